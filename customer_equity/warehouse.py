@@ -1,0 +1,127 @@
+"""The DuckDB warehouse file: connection, SQL files, tables derived from the schemas, lock.
+
+Identifiers that reach SQL (table and column names) come only from the fixed
+schemas in `schemas/`; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from customer_equity.settings import EXTRACT_KINDS, ExtractKind
+from schemas.inputs import input_schema
+
+SQL_ROOT = Path(__file__).resolve().parents[1] / "sql"
+if not SQL_ROOT.is_dir():  # installed as a wheel: sql/ is packaged beside this module
+    SQL_ROOT = Path(__file__).resolve().parent / "_sql"
+
+DUCKDB_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Date: "DATE",
+    pl.Float64: "DOUBLE",
+    pl.Int64: "BIGINT",
+    pl.Boolean: "BOOLEAN",
+}
+
+LINEAGE_COLUMNS = {
+    "_key": "VARCHAR NOT NULL",
+    "_row_hash": "VARCHAR NOT NULL",
+    "_file": "VARCHAR NOT NULL",
+    "_line": "BIGINT NOT NULL",
+    "_run_id": "VARCHAR NOT NULL",
+    "_loaded_at": "TIMESTAMPTZ NOT NULL",
+    "extra_attributes": "VARCHAR",
+}
+AUDIT_COLUMNS = {"_replaced_by_run": "VARCHAR NOT NULL", "_replaced_at": "TIMESTAMPTZ NOT NULL"}
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another run holds the warehouse; nothing was written by this one."""
+
+
+@cache
+def sql_text(name: str) -> str:
+    """The text of `sql/<name>.sql`."""
+    return (SQL_ROOT / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _table_ddl(table: str, schema: pa.DataFrameSchema, extra: dict[str, str]) -> str:
+    columns = [
+        f"{quote(name)} {DUCKDB_TYPES[col.dtype.type]}" for name, col in schema.columns.items()
+    ]
+    columns += [f"{quote(name)} {sql_type}" for name, sql_type in extra.items()]
+    return f"create table if not exists {quote(table)} ({', '.join(columns)})"
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the bookkeeping tables and, per extract kind, the current and audit tables."""
+    con.execute(sql_text("warehouse/bookkeeping"))
+    for kind in EXTRACT_KINDS:
+        schema = input_schema(kind)
+        con.execute(_table_ddl(kind, schema, LINEAGE_COLUMNS))
+        con.execute(_table_ddl(audit_table(kind), schema, LINEAGE_COLUMNS | AUDIT_COLUMNS))
+
+
+def audit_table(kind: ExtractKind) -> str:
+    return f"{kind}_replaced"
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file with its tables and parsing macros in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set preserve_insertion_order = false")
+    con.execute(sql_text("macros"))
+    if not read_only:
+        ensure_tables(con)
+    return con
+
+
+@contextmanager
+def warehouse_lock(warehouse: Path, *, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive OS lock beside the warehouse file for the whole run.
+
+    DuckDB's own file lock only covers one open connection; this lock spans the
+    ingest, transform and Parquet writes of a run so that a scheduled run, a
+    backfill and a hand-started CLI run can never interleave. The kernel
+    releases it when the process dies, so a killed run never leaves it stale.
+    """
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    with lock_path.open("a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise WarehouseBusyError(
+                        f"another run is writing {warehouse} (lock {lock_path}, held by "
+                        f"{holder}); waited {wait_seconds:g} s"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,114 @@
+"""Prefect tasks: the I/O around the pure transforms.
+
+Tasks pass settings, dates and table names, never frames; each opens its own
+DuckDB connection. Business steps are not cached: a backfill after a
+correction must recompute, and hashing inputs would cost more than the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from customer_equity import lake, warehouse
+from customer_equity.ingest import ingest_inbox
+from customer_equity.settings import EXTRACT_KINDS, Settings
+from schemas.inputs import input_schema
+from schemas.outputs import conform
+from transforms import outputs
+
+
+@task(name="ingest-extracts", cache_policy=NO_CACHE, tags=["ingest"])
+def ingest_extracts(settings: Settings, run_id: str) -> list[dict[str, object]]:
+    """Load every new extract file into the warehouse; one outcome per file seen."""
+    outcomes = ingest_inbox(settings, run_id, datetime.now(UTC))
+    rows = [asdict(outcome) for outcome in outcomes]
+    loaded = [o for o in outcomes if o.status == "loaded"]
+    failed = [o for o in outcomes if o.status == "failed"]
+    logger = get_run_logger()
+    logger.info(
+        "ingested %d file(s), %s rows (%s new, %s replaced, %s duplicate), %s quarantined; "
+        "%d already loaded, %d failed",
+        len(loaded),
+        f"{sum(o.rows_read for o in loaded):,}",
+        f"{sum(o.rows_loaded for o in loaded):,}",
+        f"{sum(o.rows_replaced for o in loaded):,}",
+        f"{sum(o.rows_duplicate for o in loaded):,}",
+        f"{sum(o.rows_quarantined for o in loaded):,}",
+        sum(o.status == "skipped" for o in outcomes),
+        len(failed),
+    )
+    for outcome in failed:
+        logger.error("extract rejected: %s", outcome.error)
+    return rows
+
+
+def load_inputs(settings: Settings, as_of: date) -> outputs.Inputs:
+    """The warehouse tables as of D (point-in-time cut pushed into DuckDB)."""
+    date_column = {
+        "transactions": "transaction_date",
+        "customers": "created_date",
+        "wallets": "period_start",
+        "costs": "cost_date",
+    }
+    con = warehouse.connect(settings.paths.warehouse)
+    try:
+        frames = {}
+        for kind in EXTRACT_KINDS:
+            columns = ", ".join(warehouse.quote(c) for c in input_schema(kind).columns)
+            column = warehouse.quote(date_column[kind])
+            frames[kind] = (
+                con.sql(
+                    f"select {columns} from {warehouse.quote(kind)} "
+                    f"where {column} is null or {column} <= $as_of",
+                    params={"as_of": as_of},
+                )
+                .pl()
+                .lazy()
+            )
+    finally:
+        con.close()
+    return outputs.Inputs(**frames)
+
+
+def publish(frame: pl.LazyFrame | pl.DataFrame, settings: Settings, table: str, as_of: date) -> str:
+    """Validate against the output schema and swap the partition in; returns its path."""
+    collected = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    path = lake.write_partition(conform(table, collected), settings.paths.lake, table, as_of)
+    get_run_logger().info("wrote %s: %s rows -> %s", table, f"{collected.height:,}", path)
+    return str(path)
+
+
+@task(name="customer-tables", cache_policy=NO_CACHE, tags=["transform", "publish"])
+def build_customer_tables(settings: Settings, as_of: date) -> dict[str, str]:
+    """customer_metrics, churn and cohort_retention for D (SPEC §3–§5)."""
+    inputs = load_inputs(settings, as_of)
+    return {
+        "customer_metrics": publish(
+            outputs.customer_metrics(inputs, as_of, settings), settings, "customer_metrics", as_of
+        ),
+        "churn": publish(outputs.churn(inputs, as_of, settings), settings, "churn", as_of),
+        "cohort_retention": publish(
+            outputs.cohort_retention(inputs, as_of), settings, "cohort_retention", as_of
+        ),
+    }
+
+
+@task(name="data-quality", cache_policy=NO_CACHE, tags=["publish"])
+def write_data_quality(settings: Settings, run_id: str, as_of: date) -> str:
+    """`data_quality`: the manifest rows of this run (SPEC §9)."""
+    con = warehouse.connect(settings.paths.warehouse)
+    try:
+        manifest = con.sql(
+            "select run_id, extract_kind, file_name, file_sha256, status, rows_read, rows_loaded, "
+            "rows_replaced, rows_duplicate, rows_quarantined, error from manifest "
+            "where run_id = $run_id order by processed_at, extract_kind, file_name",
+            params={"run_id": run_id},
+        ).pl()
+    finally:
+        con.close()
+    return publish(manifest, settings, "data_quality", as_of)

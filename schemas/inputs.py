@@ -1,0 +1,292 @@
+"""Pandera schemas of the four extract kinds (SPEC §2), as staged by `sql/staging/`.
+
+Each schema is the one description of its table: the warehouse DDL, the
+staging contract, the quarantine reasons and the data dictionary are all
+derived from it. Schema metadata carries what pandera has no slot for:
+`key` (the columns that identify a row across extracts) and, per column,
+`required` (must be present in the file) and `typed` (cast from text in
+staging, so a value that does not parse is a quarantine reason).
+
+A check's name is the quarantine reason a failing row gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandera.polars as pa
+import polars as pl
+
+from customer_equity.settings import ExtractKind
+
+COST_TYPES = ("acquisition", "development", "retention", "service", "rebate")
+SERVE_COST_TYPES = ("development", "retention", "service", "rebate")
+CUSTOMER_STATUSES = ("active", "closed")
+RAW_PREFIX = "_raw_"
+
+
+@dataclass(frozen=True)
+class InputRules:
+    """The configured, run-dependent limits that input rows are checked against."""
+
+    base_currency: str = "USD"
+    max_abs_amount: float = float("inf")
+    latest_allowed_date: date = date.max
+    known_customer_ids: pl.Series | None = None
+
+
+def _column(
+    dtype: type[pl.DataType],
+    description: str,
+    *,
+    required: bool = False,
+    checks: list[pa.Check] | None = None,
+) -> pa.Column:
+    typed = dtype is not pl.String
+    return pa.Column(
+        dtype,
+        nullable=not required,
+        required=True,  # staging adds absent optional columns as nulls
+        checks=checks,
+        description=description,
+        metadata={"required": required, "typed": typed},
+    )
+
+
+def _parseable(column: str) -> pa.Check:
+    """A non-blank source value that staging could not cast is a bad row, not a null."""
+    raw = f"{RAW_PREFIX}{column}"
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(column).is_not_null() | pl.col(raw).is_null()),
+        name=f"unparseable_{column}",
+        description=f"{column} must parse as its type",
+    )
+
+
+def _not_after(column: str, latest: date) -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(column) <= latest),
+        name=f"{column}_in_future",
+        description=f"{column} no later than the run date plus the tolerance",
+    )
+
+
+def _at_least_zero(name: str) -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(data.key) >= 0), name=name, description=">= 0"
+    )
+
+
+def _within(bound: float, name: str) -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(data.key).abs() <= bound),
+        name=name,
+        description=f"absolute value at most {bound:g}",
+    )
+
+
+def _one_of(values: tuple[str, ...] | list[str], name: str) -> pa.Check:
+    allowed = list(values)
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(data.key).is_in(allowed)),
+        name=name,
+        description=f"one of {allowed}",
+    )
+
+
+def _known_customer(known: pl.Series | None) -> list[pa.Check]:
+    if known is None:
+        return []
+    return [
+        pa.Check(
+            lambda data: data.lazyframe.select(pl.col("customer_id").is_in(known.implode())),
+            name="unknown_customer",
+            description="customer_id present in the customers extract",
+        )
+    ]
+
+
+def _schema(
+    kind: ExtractKind,
+    key: tuple[str, ...],
+    columns: dict[str, pa.Column],
+    checks: list[pa.Check],
+    description: str,
+) -> pa.DataFrameSchema:
+    typed = [name for name, col in columns.items() if col.metadata["typed"]]
+    return pa.DataFrameSchema(
+        columns,
+        checks=[_parseable(name) for name in typed] + checks,
+        name=kind,
+        description=description,
+        metadata={"key": key},
+        strict=False,
+    )
+
+
+def transactions_schema(rules: InputRules) -> pa.DataFrameSchema:
+    amount_bound = _within(rules.max_abs_amount, "amount_out_of_bounds")
+    return _schema(
+        "transactions",
+        ("transaction_id",),
+        {
+            "transaction_id": _column(pl.String, "order or order-line id", required=True),
+            "customer_id": _column(
+                pl.String,
+                "buying customer",
+                required=True,
+                checks=_known_customer(rules.known_customer_ids),
+            ),
+            "transaction_date": _column(
+                pl.Date,
+                "day of the transaction",
+                required=True,
+                checks=[_not_after("transaction_date", rules.latest_allowed_date)],
+            ),
+            "amount": _column(
+                pl.Float64,
+                "net revenue in base currency; negative = return",
+                required=True,
+                checks=[amount_bound],
+            ),
+            "cost": _column(
+                pl.Float64,
+                "direct cost of goods; null = configured margin rate applies",
+                checks=[_within(rules.max_abs_amount, "cost_out_of_bounds")],
+            ),
+            "quantity": _column(pl.Float64, "units"),
+            "category": _column(pl.String, "product category (enables cross-sell)"),
+            "channel": _column(pl.String, "sales channel"),
+            "discount": _column(
+                pl.Float64,
+                "price concession already deducted from amount",
+                checks=[_at_least_zero("negative_discount")],
+            ),
+            "currency": _column(
+                pl.String,
+                "ISO currency; null = base currency",
+                checks=[_one_of([rules.base_currency], "non_base_currency")],
+            ),
+        },
+        [],
+        "One row per order or order line.",
+    )
+
+
+def customers_schema(rules: InputRules) -> pa.DataFrameSchema:
+    del rules  # customers have no run-dependent limits; the signature is shared
+    return _schema(
+        "customers",
+        ("customer_id",),
+        {
+            "customer_id": _column(pl.String, "customer key", required=True),
+            "created_date": _column(pl.Date, "first contact"),
+            "acquisition_channel": _column(pl.String, "how the customer was acquired"),
+            "segment": _column(pl.String, "business segment (a grouping for churn and CLV)"),
+            "region": _column(pl.String, "region"),
+            "referred_by": _column(pl.String, "customer_id of the referrer"),
+            "status": _column(
+                pl.String,
+                "active or closed",
+                checks=[_one_of(CUSTOMER_STATUSES, "unknown_status")],
+            ),
+            "closed_date": _column(pl.Date, "date the relationship was closed"),
+            "risk_profile": _column(pl.String, "e.g. conservative/steady/balanced/aggressive"),
+            "aum": _column(pl.Float64, "assets under management (banks)"),
+        },
+        [
+            pa.Check(
+                lambda data: data.lazyframe.select(
+                    pl.col("closed_date").is_null()
+                    | pl.col("created_date").is_null()
+                    | (pl.col("closed_date") >= pl.col("created_date"))
+                ),
+                name="closed_before_created",
+            )
+        ],
+        "One row per known customer, buyers and prospects.",
+    )
+
+
+def wallets_schema(rules: InputRules) -> pa.DataFrameSchema:
+    return _schema(
+        "wallets",
+        ("customer_id", "period_start"),
+        {
+            "customer_id": _column(pl.String, "customer key", required=True),
+            "period_start": _column(pl.Date, "first day of the period", required=True),
+            "period_end": _column(pl.Date, "last day of the period", required=True),
+            "total_purchases": _column(
+                pl.Float64,
+                "customer's purchases in our category from all suppliers in the period",
+                required=True,
+                checks=[
+                    _at_least_zero("negative_total_purchases"),
+                    _within(rules.max_abs_amount * 1000, "total_purchases_out_of_bounds"),
+                ],
+            ),
+        },
+        [
+            pa.Check(
+                lambda data: data.lazyframe.select(pl.col("period_end") >= pl.col("period_start")),
+                name="period_end_before_start",
+            )
+        ],
+        "Customer's total business (share-of-wallet denominator) per period.",
+    )
+
+
+def costs_schema(rules: InputRules) -> pa.DataFrameSchema:
+    return _schema(
+        "costs",
+        ("customer_id", "cost_date", "cost_type"),
+        {
+            "customer_id": _column(pl.String, "customer key", required=True),
+            "cost_date": _column(
+                pl.Date,
+                "day the cost was incurred",
+                required=True,
+                checks=[_not_after("cost_date", rules.latest_allowed_date)],
+            ),
+            "cost_type": _column(
+                pl.String,
+                "acquisition, development, retention, service or rebate",
+                required=True,
+                checks=[_one_of(COST_TYPES, "unknown_cost_type")],
+            ),
+            "amount": _column(
+                pl.Float64,
+                "money spent on the customer",
+                required=True,
+                checks=[_within(rules.max_abs_amount, "amount_out_of_bounds")],
+            ),
+        },
+        [],
+        "Money spent on a customer (SPEC §2 costs).",
+    )
+
+
+INPUT_SCHEMAS = {
+    "transactions": transactions_schema,
+    "customers": customers_schema,
+    "wallets": wallets_schema,
+    "costs": costs_schema,
+}
+
+
+def input_schema(kind: ExtractKind, rules: InputRules | None = None) -> pa.DataFrameSchema:
+    """The schema of `kind`; without rules, only the run-independent checks bind."""
+    return INPUT_SCHEMAS[kind](rules or InputRules())
+
+
+def key_columns(schema: pa.DataFrameSchema) -> tuple[str, ...]:
+    return tuple(schema.metadata["key"])
+
+
+def required_columns(schema: pa.DataFrameSchema) -> list[str]:
+    return [name for name, col in schema.columns.items() if col.metadata["required"]]
+
+
+def typed_columns(schema: pa.DataFrameSchema) -> list[str]:
+    return [name for name, col in schema.columns.items() if col.metadata["typed"]]

@@ -1,0 +1,217 @@
+"""Pandera schemas of the output tables (SPEC §9), checked on every write.
+
+Column names are the canonical ones BI models bind to; money is DOUBLE in
+base currency, dates are DATE. The partition key `as_of_date` lives in the
+folder name, not in these frames. `metadata["key"]` names the unique key.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from transforms.lifecycle import STAGES
+
+FLOAT, INT, TEXT, DATE, BOOL = pl.Float64, pl.Int64, pl.String, pl.Date, pl.Boolean
+
+
+def _col(
+    dtype: type[pl.DataType],
+    description: str,
+    *,
+    nullable: bool = True,
+    checks: list[pa.Check] | None = None,
+) -> pa.Column:
+    return pa.Column(dtype, nullable=nullable, checks=checks, description=description)
+
+
+def _rows(name: str, predicate: pl.Expr) -> pa.Check:
+    """A cross-column rule that every row must satisfy (nulls pass)."""
+    return pa.Check(
+        lambda data: data.lazyframe.select(predicate.fill_null(True)), name=name, description=name
+    )
+
+
+def _table(
+    name: str,
+    key: tuple[str, ...],
+    columns: dict[str, pa.Column],
+    checks: list[pa.Check],
+    description: str,
+) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        columns,
+        checks=checks,
+        unique=list(key),
+        strict=True,
+        ordered=False,
+        name=name,
+        description=description,
+        metadata={"key": key},
+    )
+
+
+FRACTION = [pa.Check.in_range(0.0, 1.0)]
+NON_NEGATIVE = [pa.Check.ge(0)]
+CUSTOMER_ID = _col(TEXT, "customer key", nullable=False)
+
+CUSTOMER_METRICS = _table(
+    "customer_metrics",
+    ("customer_id",),
+    {
+        "customer_id": CUSTOMER_ID,
+        "segment": _col(TEXT, "segment from the customers extract"),
+        "first_purchase_date": _col(DATE, "first day with a purchase (amount > 0)"),
+        "last_purchase_date": _col(DATE, "last day with a purchase up to D"),
+        "orders": _col(
+            INT, "distinct transaction_id with amount > 0 in W", nullable=False, checks=NON_NEGATIVE
+        ),
+        "revenue": _col(FLOAT, "Σ amount in W, returns netted", nullable=False),
+        "cost": _col(
+            FLOAT, "Σ cost in W (configured margin rate where cost absent)", nullable=False
+        ),
+        "gross_margin": _col(FLOAT, "revenue − cost in W", nullable=False),
+        "margin_rate": _col(FLOAT, "contribution margin rate M = gross_margin / revenue"),
+        "avg_order_value": _col(FLOAT, "revenue / orders in W"),
+        "purchase_frequency": _col(
+            FLOAT, "N: orders per year over min(W, tenure), 30-day floor", checks=NON_NEGATIVE
+        ),
+        "purchase_share": _col(
+            FLOAT, "K: share of the customer's wallet in W, clipped to 1", checks=FRACTION
+        ),
+        "purchase_share_clipped": _col(BOOL, "K was above 1 before clipping"),
+        "annual_gross_margin": _col(FLOAT, "Q: gross margin in W, annualised like N"),
+        "annual_contribution": _col(FLOAT, "Q − C: (gross margin − serve cost) annualised"),
+        "wallet_per_order": _col(FLOAT, "P: customer's total purchase per occasion"),
+        "annual_margin_pkmn": _col(FLOAT, "P·K·M·N (equals annual_gross_margin)"),
+        "estimated_annual_margin": _col(
+            FLOAT, "potential customers: wallet × target K × segment M"
+        ),
+        "serve_cost": _col(FLOAT, "development, retention, service, rebate costs in W"),
+        "acquisition_cost": _col(FLOAT, "acquisition costs up to D"),
+        "core_category": _col(TEXT, "category of the first purchase"),
+        "basic_profit": _col(FLOAT, "margin in the core category in W"),
+        "cross_sell_profit": _col(FLOAT, "margin in other categories in W"),
+        "referral_value": _col(FLOAT, "margin in W of customers this customer referred"),
+        "price_concessions": _col(FLOAT, "Σ discount in W"),
+        "repeat_purchases": _col(
+            INT, "purchase days after the first (model frequency)", checks=NON_NEGATIVE
+        ),
+        "recency_days": _col(INT, "days from first to last purchase day", checks=NON_NEGATIVE),
+        "age_days": _col(INT, "T: days from first purchase day to D", checks=NON_NEGATIVE),
+        "monetary_value": _col(FLOAT, "mean margin (or revenue) of repeat purchase days"),
+        "tenure_days": _col(INT, "days from first purchase to D, both included"),
+        "days_since_last_purchase": _col(INT, "D − last purchase day", checks=NON_NEGATIVE),
+        "days_to_churn": _col(INT, "days left before the inactivity rule churns the customer"),
+        "churned": _col(BOOL, "churned as of D (SPEC §4)", nullable=False),
+        "p_alive": _col(FLOAT, "BG/NBD probability the customer is alive at D", checks=FRACTION),
+        "revenue_recent": _col(FLOAT, "revenue in the last 180 days", nullable=False),
+        "revenue_prior": _col(FLOAT, "revenue in the 180 days before those", nullable=False),
+        "wallet_recent": _col(FLOAT, "customer's total business in the last 180 days"),
+        "wallet_prior": _col(FLOAT, "customer's total business in the 180 days before"),
+        "is_prospect": _col(BOOL, "known but no purchase up to D", nullable=False),
+        "lifecycle_stage": _col(
+            TEXT, "SPEC §5 stage", nullable=False, checks=[pa.Check.isin(STAGES)]
+        ),
+        "stage_reason": _col(TEXT, "the rule that matched, with its figures", nullable=False),
+    },
+    [
+        _rows(
+            "last_on_or_after_first", pl.col("last_purchase_date") >= pl.col("first_purchase_date")
+        ),
+        _rows("recency_within_age", pl.col("recency_days") <= pl.col("age_days")),
+        _rows(
+            "prospect_has_no_purchase",
+            pl.col("is_prospect") == pl.col("first_purchase_date").is_null(),
+        ),
+        _rows(
+            "prospect_stage",
+            ~pl.col("is_prospect") | pl.col("lifecycle_stage").is_in(["potential", "termination"]),
+        ),
+        _rows(
+            "churned_is_termination",
+            pl.col("churned") == (pl.col("lifecycle_stage") == "termination"),
+        ),
+    ],
+    "Per customer as of D: SPEC §3 metrics, churn (§4) and lifecycle stage (§5).",
+)
+
+CHURN = _table(
+    "churn",
+    ("group_by", "group_value"),
+    {
+        "group_by": _col(TEXT, "grouping: base or a customer attribute", nullable=False),
+        "group_value": _col(TEXT, "value of the grouping attribute"),
+        "customers_at_start": _col(
+            INT, "active customers at D − 365", nullable=False, checks=NON_NEGATIVE
+        ),
+        "customers_lost": _col(INT, "of those, churned at D", nullable=False, checks=NON_NEGATIVE),
+        "churn_rate": _col(FLOAT, "r = lost / at start", checks=FRACTION),
+        "avg_lifetime_years": _col(FLOAT, "T = 1 / r", checks=NON_NEGATIVE),
+    },
+    [_rows("lost_within_base", pl.col("customers_lost") <= pl.col("customers_at_start"))],
+    "Churn rate and average lifetime per group over the year ending D (SPEC §4).",
+)
+
+COHORT_RETENTION = _table(
+    "cohort_retention",
+    ("cohort_month", "months_since_first"),
+    {
+        "cohort_month": _col(DATE, "first day of the first-purchase month", nullable=False),
+        "months_since_first": _col(
+            INT, "k: calendar months after the cohort month", nullable=False, checks=NON_NEGATIVE
+        ),
+        "cohort_customers": _col(INT, "customers in the cohort", nullable=False),
+        "active_customers": _col(INT, "of those, buying in month k", nullable=False),
+        "active_share": _col(FLOAT, "active / cohort", nullable=False, checks=FRACTION),
+    },
+    [_rows("active_within_cohort", pl.col("active_customers") <= pl.col("cohort_customers"))],
+    "Retention triangle by first-purchase month (SPEC §4).",
+)
+
+DATA_QUALITY = _table(
+    "data_quality",
+    ("run_id", "extract_kind", "file_name", "file_sha256"),
+    {
+        "run_id": _col(TEXT, "flow run that saw the file", nullable=False),
+        "extract_kind": _col(TEXT, "transactions, customers, wallets or costs", nullable=False),
+        "file_name": _col(TEXT, "extract file name in the inbox", nullable=False),
+        "file_sha256": _col(TEXT, "content hash; a file loads once", nullable=False),
+        "status": _col(
+            TEXT,
+            "loaded, skipped (already loaded) or failed",
+            nullable=False,
+            checks=[pa.Check.isin(["loaded", "skipped", "failed"])],
+        ),
+        "rows_read": _col(INT, "data rows in the file", nullable=False),
+        "rows_loaded": _col(INT, "new keys stored", nullable=False),
+        "rows_replaced": _col(INT, "corrections of a stored row (old one audited)", nullable=False),
+        "rows_duplicate": _col(INT, "identical to the stored version", nullable=False),
+        "rows_quarantined": _col(INT, "failed a row check; kept with reason", nullable=False),
+        "error": _col(TEXT, "file-level reason, null unless failed"),
+    },
+    [
+        _rows(
+            "rows_accounted",
+            pl.col("rows_read")
+            == pl.col("rows_loaded")
+            + pl.col("rows_replaced")
+            + pl.col("rows_duplicate")
+            + pl.col("rows_quarantined"),
+        ),
+        _rows("error_iff_failed", pl.col("error").is_null() == (pl.col("status") != "failed")),
+    ],
+    "One row per extract file seen by the run (SPEC §9).",
+)
+
+OUTPUT_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    schema.name: schema for schema in (CUSTOMER_METRICS, CHURN, COHORT_RETENTION, DATA_QUALITY)
+}
+
+
+def conform(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Cast to the declared dtypes, order the columns as declared and validate (data checks too)."""
+    schema = OUTPUT_SCHEMAS[table]
+    dtypes = {name: column.dtype.type for name, column in schema.columns.items()}
+    shaped = frame.select([pl.col(name).cast(dtype) for name, dtype in dtypes.items()])
+    return schema.validate(shaped, lazy=True)

@@ -1,0 +1,80 @@
+"""Shared fixtures: temp project folders, tiny extracts, one Prefect harness per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from collections.abc import Iterator  # noqa: E402
+from datetime import date  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import polars as pl  # noqa: E402
+import pytest  # noqa: E402
+
+from customer_equity.settings import Settings, load_settings  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the whole session (starting one costs ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def write_config(root: Path, text: str = "") -> Path:
+    """A settings file in `root` whose data paths live under `root`."""
+    config = root / "customer-equity.toml"
+    config.write_text(
+        '[paths]\ninbox = "inbox"\nwarehouse = "warehouse.duckdb"\nlake = "lake"\n' + text,
+        encoding="utf-8",
+    )
+    return config
+
+
+def write_extract(root: Path, kind: str, name: str, rows: list[dict[str, object]]) -> Path:
+    """One CSV extract in the inbox of `root` (all values written as text)."""
+    folder = root / "inbox" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    pl.DataFrame(rows, infer_schema_length=None).write_csv(path)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_config(tmp_path)
+    return tmp_path
+
+
+def settings_of(root: Path) -> Settings:
+    return load_settings(root / "customer-equity.toml")
+
+
+def frame(rows: list[dict[str, object]], schema: dict[str, type[pl.DataType]]) -> pl.LazyFrame:
+    return pl.DataFrame(rows, schema=schema).lazy()
+
+
+TRANSACTION_SCHEMA = {
+    "transaction_id": pl.String,
+    "customer_id": pl.String,
+    "transaction_date": pl.Date,
+    "amount": pl.Float64,
+    "cost": pl.Float64,
+    "category": pl.String,
+    "discount": pl.Float64,
+}
+
+
+def transactions(*rows: tuple) -> pl.LazyFrame:
+    """Rows of (id, customer, date, amount, cost[, category[, discount]])."""
+    padded = [row + (None,) * (7 - len(row)) for row in rows]
+    return pl.DataFrame(padded, schema=TRANSACTION_SCHEMA, orient="row").lazy()
+
+
+AS_OF = date(2025, 12, 31)

@@ -1,0 +1,102 @@
+"""Churn, churn rate and average lifetime (SPEC §4, 客户流失率, 客户生命周期)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from transforms.windows import days_between
+
+BASE_GROUP = "base"
+
+
+def churn_status(
+    last_purchases: pl.LazyFrame, customers: pl.LazyFrame, as_of: date, churn_after_days: int
+) -> pl.LazyFrame:
+    """Per customer: churned as of D, and days left before the inactivity rule would churn them.
+
+    `last_purchases` has customer_id, last_purchase_date (purchases dated ≤ D).
+    Churned = last purchase more than `churn_after_days` before D, or the
+    relationship closed on or before D. Customers without a purchase are not
+    churned (they are prospects).
+    """
+    closed = customers.filter(
+        (pl.col("status") == "closed")
+        & (pl.col("closed_date").is_null() | (pl.col("closed_date") <= as_of))
+    ).select("customer_id", pl.lit(True).alias("closed"))
+    days_since = days_between(pl.col("last_purchase_date"), as_of)
+    return (
+        last_purchases.select("customer_id", "last_purchase_date")
+        .join(closed, on="customer_id", how="full", coalesce=True)
+        .with_columns(pl.col("closed").fill_null(False))
+        .with_columns(
+            days_since.alias("days_since_last_purchase"),
+            (churn_after_days - days_since).alias("days_to_churn"),
+            ((days_since > churn_after_days).fill_null(False) | pl.col("closed")).alias("churned"),
+        )
+        .select("customer_id", "days_since_last_purchase", "days_to_churn", "churned", "closed")
+    )
+
+
+def average_lifetime_years(churn_rate: pl.Expr) -> pl.Expr:
+    """T = 1 / r (SPEC §4): 20 % → 5 years, 10 % → 10 years; null when nobody churned."""
+    return pl.when(churn_rate > 0).then(1.0 / churn_rate)
+
+
+def churn_rates(
+    purchase_dates: pl.LazyFrame,
+    customers: pl.LazyFrame,
+    as_of: date,
+    churn_after_days: int,
+    group_columns: tuple[str, ...] = ("segment",),
+) -> pl.LazyFrame:
+    """Churn rate r over the year ending D, for the whole base and per group (SPEC §4).
+
+    base = customers active (bought, not churned) at D − 365; lost = those of
+    them churned at D. `purchase_dates` has customer_id, transaction_date of
+    purchases dated ≤ D. Groups with an empty base get a null rate.
+    """
+    year_ago = as_of - timedelta(days=365)
+
+    def status_at(day: date) -> pl.LazyFrame:
+        last = (
+            purchase_dates.filter(pl.col("transaction_date") <= day)
+            .group_by("customer_id")
+            .agg(pl.col("transaction_date").max().alias("last_purchase_date"))
+        )
+        return churn_status(last, customers, day, churn_after_days).join(
+            last.select("customer_id"), on="customer_id", how="semi"
+        )
+
+    start = status_at(year_ago).filter(~pl.col("churned")).select("customer_id")
+    end = status_at(as_of).select("customer_id", pl.col("churned").alias("lost"))
+    attributes = customers.select("customer_id", *group_columns)
+    cohort = (
+        start.join(end, on="customer_id", how="left")
+        .join(attributes, on="customer_id", how="left")
+        .with_columns(pl.col("lost").fill_null(False))
+    )
+    per_group = [
+        cohort.group_by(
+            pl.lit(column).alias("group_by"), pl.col(column).cast(pl.String).alias("group_value")
+        ).agg(pl.len().alias("customers_at_start"), pl.col("lost").sum().alias("customers_lost"))
+        for column in group_columns
+    ]
+    whole = cohort.select(
+        pl.lit(BASE_GROUP).alias("group_by"),
+        pl.lit("all").alias("group_value"),
+        pl.len().alias("customers_at_start"),
+        pl.col("lost").sum().alias("customers_lost"),
+    )
+    rate = pl.col("customers_lost") / pl.col("customers_at_start")
+    return (
+        pl.concat([whole, *per_group], how="vertical_relaxed")
+        .with_columns(
+            pl.col("customers_at_start").cast(pl.Int64),
+            pl.col("customers_lost").cast(pl.Int64),
+            pl.when(pl.col("customers_at_start") > 0).then(rate).alias("churn_rate"),
+        )
+        .with_columns(average_lifetime_years(pl.col("churn_rate")).alias("avg_lifetime_years"))
+        .sort("group_by", "group_value", nulls_last=True)
+    )

@@ -1,0 +1,102 @@
+"""Lifecycle stage (客户生命周期阶段) as of D: six stages, first matching rule wins (SPEC §5)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from customer_equity.settings import Lifecycle
+
+STAGES = ("termination", "potential", "development", "decline", "maturity", "growth")
+
+
+def _change(recent: str, prior: str) -> pl.Expr:
+    """Relative change recent vs prior; null when there is no prior amount to compare with."""
+    return pl.when(pl.col(prior) > 0).then(pl.col(recent) / pl.col(prior) - 1.0)
+
+
+def _pct(expr: pl.Expr) -> pl.Expr:
+    return (expr * 100).round(0).cast(pl.Int64).cast(pl.String) + pl.lit("%")
+
+
+def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
+    """Adds `lifecycle_stage` and `stage_reason` (the rule that matched, with its figures).
+
+    Needs per customer: churned, is_prospect, tenure_days, purchase_share and
+    the two decline halves: revenue_recent / revenue_prior (ours) and
+    wallet_recent / wallet_prior (the customer's total business, null
+    without a wallet).
+
+    decline: our revenue fell by ≥ decline_drop while the customer's own
+    business fell less (wallet known), or the wallet is unknown (business
+    taken as stable). maturity: share ≥ maturity_share; without a wallet,
+    tenure ≥ 1 year and revenue change within ±decline_drop.
+    """
+    drop = lifecycle.decline_drop
+    revenue_change = _change("revenue_recent", "revenue_prior")
+    wallet_change = _change("wallet_recent", "wallet_prior")
+    fell = revenue_change <= -drop
+    business_held = wallet_change.is_null() | (wallet_change > revenue_change)
+    has_wallet = pl.col("purchase_share").is_not_null()
+    stable = revenue_change.is_between(-drop, drop) | (
+        (pl.col("revenue_prior") == 0) & (pl.col("revenue_recent") == 0)
+    )
+
+    decline_reason = pl.format(
+        "decline: revenue last {} days {} vs {} before ({}), customer's business {}",
+        pl.lit(lifecycle.decline_window_days),
+        pl.col("revenue_recent").round(2),
+        pl.col("revenue_prior").round(2),
+        _pct(revenue_change),
+        pl.when(wallet_change.is_null())
+        .then(pl.lit("unknown (taken as stable)"))
+        .otherwise(_pct(wallet_change)),
+    )
+    rules: list[tuple[str, pl.Expr, pl.Expr]] = [
+        (
+            "termination",
+            pl.col("churned"),
+            pl.when(pl.col("closed"))
+            .then(pl.lit("termination: relationship closed"))
+            .otherwise(
+                pl.format(
+                    "termination: last purchase {} days ago", pl.col("days_since_last_purchase")
+                )
+            ),
+        ),
+        ("potential", pl.col("is_prospect"), pl.lit("potential: known, no purchase yet")),
+        (
+            "development",
+            pl.col("tenure_days") <= lifecycle.development_days,
+            pl.format("development: first purchase {} days ago", pl.col("tenure_days") - 1),
+        ),
+        ("decline", fell & business_held, decline_reason),
+        (
+            "maturity",
+            pl.when(has_wallet)
+            .then(pl.col("purchase_share") >= lifecycle.maturity_share)
+            .otherwise((pl.col("tenure_days") > 365) & stable),
+            pl.when(has_wallet)
+            .then(pl.format("maturity: purchase share {}", _pct(pl.col("purchase_share"))))
+            .otherwise(
+                pl.format(
+                    "maturity: no wallet, tenure {} days, revenue change {}",
+                    pl.col("tenure_days"),
+                    pl.coalesce(_pct(revenue_change), pl.lit("0%")),
+                )
+            ),
+        ),
+    ]
+    stage = pl.when(rules[0][1].fill_null(False)).then(pl.lit(rules[0][0]))
+    reason = pl.when(rules[0][1].fill_null(False)).then(rules[0][2])
+    for name, condition, why in rules[1:]:
+        stage = stage.when(condition.fill_null(False)).then(pl.lit(name))
+        reason = reason.when(condition.fill_null(False)).then(why)
+    growth_reason = pl.format(
+        "growth: active, purchase share {}, revenue change {}",
+        pl.coalesce(_pct(pl.col("purchase_share")), pl.lit("unknown")),
+        pl.coalesce(_pct(revenue_change), pl.lit("n/a")),
+    )
+    return frame.with_columns(
+        stage.otherwise(pl.lit("growth")).alias("lifecycle_stage"),
+        reason.otherwise(growth_reason).alias("stage_reason"),
+    )

@@ -1,0 +1,137 @@
+"""Per-customer purchase metrics as of D (SPEC §3).
+
+Every function takes LazyFrames already cut to rows dated ≤ D (see
+`windows.up_to`) and returns a new LazyFrame keyed by `customer_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from customer_equity.settings import Metrics
+from schemas.inputs import SERVE_COST_TYPES
+from transforms.windows import Period, annualisation_factor, days_between
+
+
+def costed_transactions(transactions: pl.LazyFrame, metrics: Metrics) -> pl.LazyFrame:
+    """Transactions with `cost` filled where absent and `margin` = amount − cost (SPEC §2).
+
+    A missing cost is amount × (1 − margin rate), the rate of the row's category
+    where configured, else the default; `cost_imputed` says which rows.
+    """
+    rate = (
+        pl.col("category").replace_strict(
+            metrics.category_margin_rates,
+            default=metrics.default_margin_rate,
+            return_dtype=pl.Float64,
+        )
+        if metrics.category_margin_rates
+        else pl.lit(metrics.default_margin_rate)
+    )
+    cost = pl.coalesce(pl.col("cost"), pl.col("amount") * (1.0 - rate))
+    return transactions.with_columns(
+        cost.alias("cost"), pl.col("cost").is_null().alias("cost_imputed")
+    ).with_columns((pl.col("amount") - pl.col("cost")).alias("margin"))
+
+
+def purchase_days(transactions: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per customer and day with a purchase (amount > 0): the day's revenue and margin.
+
+    Same-day purchases count once (SPEC §3 repeat-purchase summary); returns
+    are not purchases.
+    """
+    return (
+        transactions.filter(pl.col("amount") > 0)
+        .group_by("customer_id", "transaction_date")
+        .agg(
+            pl.col("amount").sum().alias("day_revenue"),
+            pl.col("margin").sum().alias("day_margin"),
+        )
+    )
+
+
+def repeat_purchase_summary(
+    transactions: pl.LazyFrame, as_of: date, monetary: Literal["margin", "revenue"] = "margin"
+) -> pl.LazyFrame:
+    """frequency / recency / T / monetary in days, as in the literature (SPEC §3).
+
+    repeat_purchases = purchase days after the first; recency_days = first to
+    last purchase day; age_days = first purchase day to D; monetary_value =
+    mean value of the repeat purchase days (null when there are none).
+    """
+    value = "day_margin" if monetary == "margin" else "day_revenue"
+    days = purchase_days(transactions)
+    first = pl.col("transaction_date").min()
+    return days.group_by("customer_id").agg(
+        first.alias("first_purchase_date"),
+        pl.col("transaction_date").max().alias("last_purchase_date"),
+        (pl.len() - 1).cast(pl.Int64).alias("repeat_purchases"),
+        days_between(first, pl.col("transaction_date").max()).alias("recency_days"),
+        days_between(first, as_of).alias("age_days"),
+        pl.col(value).filter(pl.col("transaction_date") != first).mean().alias("monetary_value"),
+    )
+
+
+def window_metrics(transactions: pl.LazyFrame, window: Period) -> pl.LazyFrame:
+    """orders, revenue, cost, gross margin, margin rate M and average order value in W."""
+    in_window = transactions.filter(window.contains("transaction_date"))
+    revenue = pl.col("revenue")
+    return (
+        in_window.group_by("customer_id")
+        .agg(
+            pl.col("transaction_id").filter(pl.col("amount") > 0).n_unique().alias("orders"),
+            pl.col("amount").sum().alias("revenue"),
+            pl.col("cost").sum().alias("cost"),
+            pl.col("margin").sum().alias("gross_margin"),
+        )
+        .with_columns(
+            pl.when(revenue > 0).then(pl.col("gross_margin") / revenue).alias("margin_rate"),
+            pl.when(pl.col("orders") > 0).then(revenue / pl.col("orders")).alias("avg_order_value"),
+        )
+    )
+
+
+def annualised(metrics_frame: pl.LazyFrame, as_of: date, metrics: Metrics) -> pl.LazyFrame:
+    """tenure, purchase frequency N and the annualisation factor behind it (SPEC §3)."""
+    tenure = days_between(pl.col("first_purchase_date"), as_of) + 1
+    factor = annualisation_factor(tenure, metrics.window_days, metrics.frequency_floor_days)
+    return metrics_frame.with_columns(
+        tenure.alias("tenure_days"), factor.alias("annualisation_factor")
+    ).with_columns(
+        (pl.col("orders") * pl.col("annualisation_factor")).alias("purchase_frequency"),
+        (pl.col("gross_margin") * pl.col("annualisation_factor")).alias("annual_gross_margin"),
+    )
+
+
+def customer_costs(costs: pl.LazyFrame, window: Period) -> pl.LazyFrame:
+    """serve_cost (development, retention, service, rebate in W) and acquisition_cost (all time).
+
+    Acquisition is one-off, at the start, so it is never part of the yearly
+    serve cost (SPEC §3).
+    """
+    in_window = window.contains("cost_date")
+    return costs.group_by("customer_id").agg(
+        pl.col("amount")
+        .filter(in_window & pl.col("cost_type").is_in(SERVE_COST_TYPES))
+        .sum()
+        .alias("serve_cost"),
+        pl.col("amount")
+        .filter(pl.col("cost_type") == "acquisition")
+        .sum()
+        .alias("acquisition_cost"),
+    )
+
+
+def annual_contribution(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Q − C = (gross margin − serve cost) in W, annualised like N (SPEC §3).
+
+    Unknown serve costs (no costs extract) count as zero here; the
+    `serve_cost` column itself stays null so nobody mistakes it for zero.
+    """
+    contribution = pl.col("gross_margin") - pl.col("serve_cost").fill_null(0.0)
+    return frame.with_columns(
+        (contribution * pl.col("annualisation_factor")).alias("annual_contribution")
+    )
