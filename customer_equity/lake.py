@@ -21,7 +21,6 @@ import polars as pl
 
 PARTITION_KEY = "as_of_date"
 STAGING_DIR = ".staging"
-DATA_FILE = "part-0.parquet"
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -57,8 +56,10 @@ def write_partition(frame: pl.DataFrame, lake: Path, table: str, as_of: date) ->
     final = partition_dir(lake, table, as_of)
     staging = lake / STAGING_DIR / f"{table}-{as_of.isoformat()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
+    # A new file name per write: a reader that listed the old partition then finds
+    # nothing (and retries) instead of mixing the old footer with new pages.
     frame.drop(PARTITION_KEY, strict=False).write_parquet(
-        staging / DATA_FILE, compression="zstd", statistics=True
+        staging / f"part-{uuid.uuid4().hex}.parquet", compression="zstd", statistics=True
     )
     _fsync_dir(staging)
     final.parent.mkdir(parents=True, exist_ok=True)

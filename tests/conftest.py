@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
 
+import polars as pl
+import pytest
+
+from customer_equity.settings import Settings, load_settings
+
+# Set before any test module imports Prefect: this machine has no telemetry endpoint.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-from collections.abc import Iterator  # noqa: E402
-from datetime import date  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import polars as pl  # noqa: E402
-import pytest  # noqa: E402
-
-from customer_equity.settings import Settings, load_settings  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 

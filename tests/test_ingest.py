@@ -88,7 +88,9 @@ def test_second_run_loads_nothing_and_a_renamed_copy_is_skipped(project: Path) -
     again = _by_file(ingest_inbox(settings, "run-2"))
     assert {o.status for o in again.values()} == {"skipped"}
     assert _query(project, "select count(*) from transactions") == [(1,)]
-    statuses = _query(project, "select run_id, status, count(*) from manifest group by all order by 1")
+    statuses = _query(
+        project, "select run_id, status, count(*) from manifest group by all order by 1"
+    )
     assert statuses == [("run-1", "loaded", 1), ("run-2", "skipped", 2)]
 
 

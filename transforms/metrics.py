@@ -13,6 +13,7 @@ import polars as pl
 
 from customer_equity.settings import Metrics
 from schemas.inputs import SERVE_COST_TYPES
+from transforms.money import money_mean, money_sum
 from transforms.windows import Period, annualisation_factor, days_between
 
 
@@ -37,18 +38,29 @@ def costed_transactions(transactions: pl.LazyFrame, metrics: Metrics) -> pl.Lazy
     ).with_columns((pl.col("amount") - pl.col("cost")).alias("margin"))
 
 
+def is_purchase() -> pl.Expr:
+    """A purchase occasion: any transaction that is not a return (amount ≥ 0).
+
+    Zero-value purchases (free items, fully discounted orders) are occasions in
+    the repeat-purchase literature — CDNOW has eight — so they count for
+    first/last purchase, purchase days and churn; `orders` still counts only
+    amount > 0 as SPEC §3 says.
+    """
+    return pl.col("amount") >= 0
+
+
 def purchase_days(transactions: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per customer and day with a purchase (amount > 0): the day's revenue and margin.
+    """One row per customer and purchase day: the day's revenue and margin.
 
     Same-day purchases count once (SPEC §3 repeat-purchase summary); returns
     are not purchases.
     """
     return (
-        transactions.filter(pl.col("amount") > 0)
+        transactions.filter(is_purchase())
         .group_by("customer_id", "transaction_date")
         .agg(
-            pl.col("amount").sum().alias("day_revenue"),
-            pl.col("margin").sum().alias("day_margin"),
+            money_sum(pl.col("amount")).alias("day_revenue"),
+            money_sum(pl.col("margin")).alias("day_margin"),
         )
     )
 
@@ -71,7 +83,9 @@ def repeat_purchase_summary(
         (pl.len() - 1).cast(pl.Int64).alias("repeat_purchases"),
         days_between(first, pl.col("transaction_date").max()).alias("recency_days"),
         days_between(first, as_of).alias("age_days"),
-        pl.col(value).filter(pl.col("transaction_date") != first).mean().alias("monetary_value"),
+        money_mean(pl.col(value).filter(pl.col("transaction_date") != first)).alias(
+            "monetary_value"
+        ),
     )
 
 
@@ -83,9 +97,9 @@ def window_metrics(transactions: pl.LazyFrame, window: Period) -> pl.LazyFrame:
         in_window.group_by("customer_id")
         .agg(
             pl.col("transaction_id").filter(pl.col("amount") > 0).n_unique().alias("orders"),
-            pl.col("amount").sum().alias("revenue"),
-            pl.col("cost").sum().alias("cost"),
-            pl.col("margin").sum().alias("gross_margin"),
+            money_sum(pl.col("amount")).alias("revenue"),
+            money_sum(pl.col("cost")).alias("cost"),
+            money_sum(pl.col("margin")).alias("gross_margin"),
         )
         .with_columns(
             pl.when(revenue > 0).then(pl.col("gross_margin") / revenue).alias("margin_rate"),
@@ -114,14 +128,12 @@ def customer_costs(costs: pl.LazyFrame, window: Period) -> pl.LazyFrame:
     """
     in_window = window.contains("cost_date")
     return costs.group_by("customer_id").agg(
-        pl.col("amount")
-        .filter(in_window & pl.col("cost_type").is_in(SERVE_COST_TYPES))
-        .sum()
-        .alias("serve_cost"),
-        pl.col("amount")
-        .filter(pl.col("cost_type") == "acquisition")
-        .sum()
-        .alias("acquisition_cost"),
+        money_sum(
+            pl.col("amount").filter(in_window & pl.col("cost_type").is_in(SERVE_COST_TYPES))
+        ).alias("serve_cost"),
+        money_sum(pl.col("amount").filter(pl.col("cost_type") == "acquisition")).alias(
+            "acquisition_cost"
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from transforms.metrics import (
     annualised,
     costed_transactions,
     customer_costs,
+    is_purchase,
     repeat_purchase_summary,
     window_metrics,
 )
@@ -56,7 +57,7 @@ class Inputs:
 
 
 def purchase_dates(transactions: pl.LazyFrame) -> pl.LazyFrame:
-    return transactions.filter(pl.col("amount") > 0).select("customer_id", "transaction_date")
+    return transactions.filter(is_purchase()).select("customer_id", "transaction_date")
 
 
 def customer_metrics(inputs: Inputs, as_of: date, settings: Settings) -> pl.LazyFrame:

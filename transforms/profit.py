@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from transforms.metrics import is_purchase
+from transforms.money import money_sum
 from transforms.windows import Period
 
 
 def core_category(transactions: pl.LazyFrame) -> pl.LazyFrame:
     """The category of the customer's first purchase: their core business (ties: larger amount)."""
     return (
-        transactions.filter((pl.col("amount") > 0) & pl.col("category").is_not_null())
+        transactions.filter(is_purchase() & pl.col("category").is_not_null())
         .sort("transaction_date", "amount", "category", descending=[False, True, False])
         .group_by("customer_id")
         .agg(pl.col("category").first().alias("core_category"))
@@ -39,16 +41,14 @@ def profit_decomposition(
         in_window.join(core_category(transactions), on="customer_id", how="left")
         .group_by("customer_id")
         .agg(
-            pl.col("margin")
-            .filter(pl.col("category") == pl.col("core_category"))
-            .sum()
-            .alias("basic_profit"),
-            pl.col("margin")
-            .filter(pl.col("category") != pl.col("core_category"))
-            .sum()
-            .alias("cross_sell_profit"),
+            money_sum(pl.col("margin").filter(pl.col("category") == pl.col("core_category"))).alias(
+                "basic_profit"
+            ),
+            money_sum(pl.col("margin").filter(pl.col("category") != pl.col("core_category"))).alias(
+                "cross_sell_profit"
+            ),
             pl.col("core_category").first().alias("core_category"),
-            pl.col("discount").sum().alias("price_concessions"),
+            money_sum(pl.col("discount")).alias("price_concessions"),
             pl.col("discount").is_not_null().any().alias("has_discount"),
         )
         .with_columns(
@@ -70,7 +70,7 @@ def profit_decomposition(
             on="customer_id",
         )
         .group_by(pl.col("referred_by").alias("customer_id"))
-        .agg(pl.col("margin").sum().alias("referral_value"))
+        .agg(money_sum(pl.col("margin")).alias("referral_value"))
     )
     referrers_known = customers.select(pl.col("referred_by").is_not_null().any().alias("known"))
     return (

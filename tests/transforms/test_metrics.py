@@ -117,9 +117,9 @@ def test_rows_after_as_of_never_reach_the_snapshot() -> None:
     before = up_to(TX, "transaction_date", AS_OF)
     after = up_to(later, "transaction_date", AS_OF).filter(pl.col("transaction_id") != "Y")
     summary = [
-        repeat_purchase_summary(costed_transactions(tx, METRICS), AS_OF).collect().sort(
-            "customer_id"
-        )
+        repeat_purchase_summary(costed_transactions(tx, METRICS), AS_OF)
+        .collect()
+        .sort("customer_id")
         for tx in (before, after)
     ]
     assert summary[0].equals(summary[1])
