@@ -117,6 +117,81 @@ class Value(Strict):
     projection_years: Annotated[int, Field(gt=0, le=100)] = 10
 
 
+# Vocabulary that config keys refer to (SPEC §5, §8); the rules live in transforms/.
+STAGES = ("termination", "potential", "development", "decline", "maturity", "growth")
+TIERS = ("core", "important", "general")
+
+
+class TierRule(Strict):
+    """How one named rule set assigns the value tier (SPEC §8).
+
+    percentile: rank active customers by `metric` (highest first); the top
+    `core` share is core, the next `important` share important.
+    threshold: `metric` ≥ `core` is core, ≥ `important` important.
+    mapping: a categorical attribute's value -> tier (`values`), others general.
+    """
+
+    metric: str = "clv_annuity"
+    method: Literal["percentile", "threshold", "mapping"] = "percentile"
+    core: float = 0.10
+    important: float = 0.30
+    values: dict[str, Literal["core", "important", "general"]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TierRule:
+        if self.method == "percentile" and not (
+            0 <= self.core <= 1 and 0 <= self.important <= 1 and self.core + self.important <= 1
+        ):
+            raise ValueError("percentile shares must be within [0, 1] and add up to at most 1")
+        if self.method == "threshold" and self.core < self.important:
+            raise ValueError("threshold: core must be at least important")
+        if self.method == "mapping" and not self.values:
+            raise ValueError("mapping: give values = { attribute value = tier }")
+        return self
+
+
+DEFAULT_ACTIONS = {
+    "core.decline": "win back",
+    "important.decline": "win back",
+    "general.decline": "let go",
+    "core.maturity": "retain",
+    "important.maturity": "retain",
+    "general.maturity": "maintain",
+    "core.growth": "develop",
+    "important.growth": "develop",
+    "general.growth": "develop",
+    "*.development": "onboard",
+    "*.potential": "screen",
+    "*.termination": "close out",
+}
+
+
+class Tiers(Strict):
+    rule_set: str = Field(default="clv", description="the rule set whose tier drives actions")
+    rule_sets: dict[str, TierRule] = Field(default_factory=lambda: {"clv": TierRule()})
+    actions: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ACTIONS),
+        description='"tier.stage" -> action; "*" matches any tier',
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Tiers:
+        if self.rule_set not in self.rule_sets:
+            raise ValueError(f"rule_set {self.rule_set!r} is not among {sorted(self.rule_sets)}")
+        missing = [
+            f"{tier}.{stage}"
+            for tier in TIERS
+            for stage in STAGES
+            if f"{tier}.{stage}" not in self.actions and f"*.{stage}" not in self.actions
+        ]
+        if missing:
+            raise ValueError(f"actions: no action for {missing}")
+        return self
+
+    def action(self, tier: str, stage: str) -> str:
+        return self.actions.get(f"{tier}.{stage}") or self.actions[f"*.{stage}"]
+
+
 class Settings(Strict):
     paths: Paths = Paths()
     extracts: Extracts = Extracts()
@@ -125,6 +200,7 @@ class Settings(Strict):
     lifecycle: Lifecycle = Lifecycle()
     model: Model = Model()
     value: Value = Value()
+    tiers: Tiers = Tiers()
     demo_as_of: date = Field(
         default=date(2025, 12, 31), description="as-of date of the embedded sample data"
     )

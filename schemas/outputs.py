@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from transforms.lifecycle import STAGES
+from customer_equity.settings import STAGES
 
 FLOAT, INT, TEXT, DATE, BOOL = pl.Float64, pl.Int64, pl.String, pl.Date, pl.Boolean
 
@@ -204,8 +204,140 @@ DATA_QUALITY = _table(
     "One row per extract file seen by the run (SPEC §9).",
 )
 
+CUSTOMER_VALUE = _table(
+    "customer_value",
+    ("customer_id",),
+    {
+        "customer_id": CUSTOMER_ID,
+        "segment": _col(TEXT, "segment (the default grouping for r)"),
+        "lifecycle_stage": _col(TEXT, "SPEC §5 stage", nullable=False),
+        "contribution_used": _col(FLOAT, "m: annual contribution (prospects: wallet estimate)"),
+        "churn_rate": _col(
+            FLOAT, "r used (group's, or the fallback)", nullable=False, checks=FRACTION
+        ),
+        "expected_lifetime_years": _col(
+            FLOAT, "T = 1 / r, capped at max_lifetime_years", nullable=False, checks=NON_NEGATIVE
+        ),
+        "lifetime_source": _col(TEXT, "which r was used and why", nullable=False),
+        "discount_rate": _col(FLOAT, "i, annual", nullable=False),
+        "pvifa": _col(FLOAT, "(1 − (1 + i)^−T) / i", nullable=False),
+        "clv_annuity": _col(FLOAT, "seed method: m · PVIFA(i, T) (prospects: less acquisition)"),
+        "clv_projection": _col(FLOAT, "seed method year by year over projection_years"),
+        "clv_retention": _col(FLOAT, "Gupta & Lehmann: m · ρ / (1 + i − ρ)"),
+        "worth_acquiring": _col(BOOL, "prospects: projected CLV exceeds acquisition cost"),
+        "p_alive": _col(FLOAT, "BG/NBD P(alive) at D", checks=FRACTION),
+        "expected_purchases": _col(
+            FLOAT, "BG/NBD purchases expected over the horizon", checks=NON_NEGATIVE
+        ),
+        "expected_value_per_purchase": _col(FLOAT, "Gamma-Gamma value of one purchase"),
+        "clv_probabilistic": _col(FLOAT, "discounted monthly sum over the horizon"),
+        "horizon_months": _col(INT, "probabilistic horizon", nullable=False),
+    },
+    [],
+    "Lifetime value per customer by each SPEC §6 method, with the inputs used.",
+)
+
+CUSTOMER_TIERS = _table(
+    "customer_tiers",
+    ("customer_id", "rule_set"),
+    {
+        "customer_id": CUSTOMER_ID,
+        "rule_set": _col(TEXT, "named rule set that assigned the tier", nullable=False),
+        "value_tier": _col(
+            TEXT,
+            "core, important or general",
+            nullable=False,
+            checks=[pa.Check.isin(["core", "important", "general"])],
+        ),
+        "unprofitable": _col(BOOL, "active with CLV ≤ 0 (always general)", nullable=False),
+        "lifecycle_stage": _col(TEXT, "SPEC §5 stage", nullable=False),
+        "action": _col(TEXT, "recommended action for (tier, stage)", nullable=False),
+        "tier_metric": _col(TEXT, "metric or attribute the rule set tiers on", nullable=False),
+        "tier_metric_value": _col(TEXT, "its value for the customer"),
+        "segment": _col(TEXT, "segment"),
+        "region": _col(TEXT, "region"),
+        "risk_profile": _col(TEXT, "risk profile (wealth management)"),
+        "clv_annuity": _col(FLOAT, "seed-method CLV"),
+    },
+    [
+        _rows(
+            "unprofitable_is_general", ~pl.col("unprofitable") | (pl.col("value_tier") == "general")
+        )
+    ],
+    "Value tier and recommended action per customer and rule set (SPEC §8).",
+)
+
+CUSTOMER_EQUITY = _table(
+    "customer_equity",
+    ("group_by", "group_value"),
+    {
+        "group_by": _col(TEXT, "base, segment or value_tier", nullable=False),
+        "group_value": _col(TEXT, "value of the grouping"),
+        "customers": _col(INT, "active customers", nullable=False, checks=NON_NEGATIVE),
+        "churn_rate": _col(FLOAT, "r of the group", checks=FRACTION),
+        "avg_lifetime_years": _col(FLOAT, "T = 1 / r"),
+        "avg_annual_contribution": _col(FLOAT, "Q − C per active customer"),
+        "discount_rate": _col(FLOAT, "i"),
+        "pvifa": _col(FLOAT, "PVIFA(i, T)"),
+        "clv_per_customer": _col(FLOAT, "(Q − C) · PVIFA(i, T)"),
+        "customer_equity": _col(FLOAT, "CLV per customer × customers"),
+    },
+    [],
+    "Customer equity per group by the source's four steps (SPEC §7).",
+)
+
+MODEL_FIT = _table(
+    "model_fit",
+    ("model", "parameter"),
+    {
+        "model": _col(
+            TEXT,
+            "bgnbd or gamma_gamma",
+            nullable=False,
+            checks=[pa.Check.isin(["bgnbd", "gamma_gamma"])],
+        ),
+        "parameter": _col(TEXT, "parameter name", nullable=False),
+        "value": _col(FLOAT, "maximum-likelihood estimate"),
+        "log_likelihood": _col(FLOAT, "at the estimate"),
+        "customers": _col(INT, "customers the fit used", nullable=False),
+        "converged": _col(BOOL, "optimiser reported success", nullable=False),
+        "time_unit": _col(TEXT, "days or weeks", nullable=False),
+        "message": _col(TEXT, "optimiser message, or why the model was not fitted"),
+    },
+    [],
+    "Fitted BG/NBD and Gamma-Gamma parameters for D (SPEC §6).",
+)
+
+MODEL_CALIBRATION = _table(
+    "model_calibration",
+    ("repeat_purchases_bucket",),
+    {
+        "repeat_purchases_bucket": _col(
+            TEXT, "calibration-period repeat purchases (7+ pooled)", nullable=False
+        ),
+        "customers": _col(INT, "customers in the bucket", nullable=False),
+        "actual_holdout_purchases": _col(FLOAT, "mean purchases observed in the holdout"),
+        "predicted_holdout_purchases": _col(FLOAT, "mean BG/NBD prediction"),
+        "calibration_end": _col(DATE, "last day of the calibration period", nullable=False),
+        "holdout_days": _col(INT, "length of the holdout period", nullable=False),
+    },
+    [],
+    "BG/NBD calibration/holdout validation table (SPEC §6).",
+)
+
 OUTPUT_SCHEMAS: dict[str, pa.DataFrameSchema] = {
-    schema.name: schema for schema in (CUSTOMER_METRICS, CHURN, COHORT_RETENTION, DATA_QUALITY)
+    schema.name: schema
+    for schema in (
+        CUSTOMER_METRICS,
+        CHURN,
+        COHORT_RETENTION,
+        CUSTOMER_VALUE,
+        CUSTOMER_TIERS,
+        CUSTOMER_EQUITY,
+        MODEL_FIT,
+        MODEL_CALIBRATION,
+        DATA_QUALITY,
+    )
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from customer_equity.settings import Lifecycle
+from customer_equity.settings import STAGES, Lifecycle
 
-STAGES = ("termination", "potential", "development", "decline", "maturity", "growth")
+__all__ = ["STAGES", "lifecycle_stage"]
 
 
 def _change(recent: str, prior: str) -> pl.Expr:

@@ -82,9 +82,12 @@ def customer_metrics(inputs: Inputs, as_of: date, settings: Settings) -> pl.Lazy
         )
         for name, period in (("recent", recent), ("prior", prior))
     ]
+    # The customer's business per half, scaled to the whole half: a wallet that
+    # covers only part of a half must not read as a fall in their business.
     wallets = [
         wallet_overlap(transactions, data.wallets, period).select(
-            "customer_id", pl.col("wallet_total").alias(f"wallet_{name}")
+            "customer_id",
+            (pl.col("wallet_total") / pl.col("wallet_days") * period.days).alias(f"wallet_{name}"),
         )
         for name, period in (("recent", recent), ("prior", prior))
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from customer_equity.settings import Metrics
+from transforms.money import money_sum
 from transforms.windows import Period
 
 
@@ -39,7 +40,7 @@ def wallet_overlap(
         )
     )
     wallet = overlapping.group_by("customer_id").agg(
-        pl.col("prorated_total").sum().alias("wallet_total"),
+        money_sum(pl.col("prorated_total")).alias("wallet_total"),
         pl.col("overlap_days").sum().alias("wallet_days"),
     )
     revenue = (
@@ -48,7 +49,7 @@ def wallet_overlap(
         )
         .filter(pl.col("transaction_date").is_between("overlap_start", "overlap_end"))
         .group_by("customer_id")
-        .agg(pl.col("amount").sum().alias("wallet_revenue"))
+        .agg(money_sum(pl.col("amount")).alias("wallet_revenue"))
     )
     return wallet.join(revenue, on="customer_id", how="left").with_columns(
         pl.col("wallet_revenue").fill_null(0.0)
@@ -112,10 +113,13 @@ def prospect_estimate(frame: pl.LazyFrame, metrics: Metrics) -> pl.LazyFrame:
     segment (the whole base where the segment has none).
     """
     buyers = pl.col("revenue") > 0
-    segment_rate = pl.col("gross_margin").filter(buyers).sum().over("segment") / pl.col(
-        "revenue"
-    ).filter(buyers).sum().over("segment")
-    base_rate = pl.col("gross_margin").filter(buyers).sum() / pl.col("revenue").filter(buyers).sum()
+    buyer_margin = money_sum(pl.col("gross_margin").filter(buyers))
+    buyer_revenue = money_sum(pl.col("revenue").filter(buyers))
+    # A segment (or base) without buyers sums to 0 / 0 = NaN, which coalesce would not skip.
+    segment_rate = pl.when(buyer_revenue.over("segment") > 0).then(
+        buyer_margin.over("segment") / buyer_revenue.over("segment")
+    )
+    base_rate = pl.when(buyer_revenue > 0).then(buyer_margin / buyer_revenue)
     margin_rate = pl.coalesce(segment_rate, base_rate)
     return frame.with_columns(
         pl.when(pl.col("is_prospect"))

@@ -88,7 +88,8 @@ wallet_totals as (
     select
         customer_id,
         period,
-        sum(prorated_total::decimal(18, 4)) as wallet_total
+        sum(prorated_total::decimal(18, 4)) as wallet_total,
+        sum(date_diff('day', overlap_start, overlap_end) + 1) as wallet_days
     from wallet_parts
     group by all
 ),
@@ -110,8 +111,11 @@ wallet as (
         t.customer_id,
         max(t.wallet_total) filter (where t.period = 'window') as window_wallet,
         max(coalesce(r.revenue, 0)) filter (where t.period = 'window') as window_wallet_revenue,
-        max(t.wallet_total) filter (where t.period = 'recent') as wallet_recent,
-        max(t.wallet_total) filter (where t.period = 'prior') as wallet_prior
+        -- per-day business over the covered days, scaled to the whole half
+        max(t.wallet_total / t.wallet_days * $decline_days) filter (where t.period = 'recent')
+            as wallet_recent,
+        max(t.wallet_total / t.wallet_days * $decline_days) filter (where t.period = 'prior')
+            as wallet_prior
     from wallet_totals as t
     left join wallet_revenue as r using (customer_id, period)
     group by t.customer_id
