@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import shutil
 import uuid
 from datetime import date
@@ -19,15 +20,21 @@ from pathlib import Path
 
 import polars as pl
 
+from customer_equity.faults import checkpoint
+
 PARTITION_KEY = "as_of_date"
 STAGING_DIR = ".staging"
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def partition_dir(lake: Path, table: str, as_of: date) -> Path:
+    # Table names come from code, but a path must never be able to leave the lake.
+    if not TABLE_NAME.fullmatch(table):
+        raise ValueError(f"not a lake table name: {table!r}")
     return lake / table / f"{PARTITION_KEY}={as_of.isoformat()}"
 
 
@@ -62,6 +69,7 @@ def write_partition(frame: pl.DataFrame, lake: Path, table: str, as_of: date) ->
         staging / f"part-{uuid.uuid4().hex}.parquet", compression="zstd", statistics=True
     )
     _fsync_dir(staging)
+    checkpoint("lake-before-swap", table)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and _exchange(staging, final):
         shutil.rmtree(staging)  # now holds the previous partition
@@ -73,6 +81,7 @@ def write_partition(frame: pl.DataFrame, lake: Path, table: str, as_of: date) ->
     else:
         staging.rename(final)
     _fsync_dir(final.parent)
+    checkpoint("lake-after-swap", table)
     return final
 
 
@@ -89,6 +98,11 @@ def clear_staging(lake: Path) -> None:
     staging = lake / STAGING_DIR
     if staging.exists():
         shutil.rmtree(staging)
+
+
+def read_partition(lake: Path, table: str, as_of: date) -> pl.DataFrame:
+    """One published partition, without the partition key."""
+    return pl.read_parquet(partition_dir(lake, table, as_of) / "*.parquet")
 
 
 def read_table(lake: Path, table: str) -> pl.DataFrame:

@@ -11,7 +11,12 @@ from prefect import flow, runtime
 from customer_equity.lake import clear_staging
 from customer_equity.settings import Settings, load_settings
 from customer_equity.warehouse import warehouse_lock
-from flows.tasks import build_customer_tables, ingest_extracts, write_data_quality
+from flows.tasks import (
+    build_customer_tables,
+    build_value_tables,
+    ingest_extracts,
+    write_data_quality,
+)
 
 
 def default_as_of() -> date:
@@ -35,6 +40,8 @@ def nightly(
         clear_staging(settings.paths.lake)
         current_run = run_id()
         files = ingest_extracts(settings, current_run)
-        tables = build_customer_tables(settings, as_of)
-        tables["data_quality"] = write_data_quality(settings, current_run, as_of)
+        measured = build_customer_tables(settings, as_of)
+        valued = build_value_tables(settings, as_of, measured["models"])
+        quality = write_data_quality(settings, current_run, as_of)
+    tables = {**measured["paths"], **valued, "data_quality": quality}
     return {"as_of": as_of.isoformat(), "run_id": current_run, "files": files, "tables": tables}

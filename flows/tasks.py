@@ -83,17 +83,55 @@ def publish(frame: pl.LazyFrame | pl.DataFrame, settings: Settings, table: str, 
     return str(path)
 
 
-@task(name="customer-tables", cache_policy=NO_CACHE, tags=["transform", "publish"])
-def build_customer_tables(settings: Settings, as_of: date) -> dict[str, str]:
-    """customer_metrics, churn and cohort_retention for D (SPEC §3–§5)."""
+@task(name="customer-metrics", cache_policy=NO_CACHE, tags=["transform", "model", "publish"])
+def build_customer_tables(settings: Settings, as_of: date) -> dict[str, object]:
+    """customer_metrics (with P(alive)), churn, cohort_retention and model_fit for D.
+
+    Returns the partition paths and the fitted model parameters (a few numbers)
+    for the value step.
+    """
     inputs = load_inputs(settings, as_of)
-    return {
+    metrics = outputs.customer_metrics(inputs, as_of, settings).collect()
+    models = outputs.fit_purchase_models(metrics, settings)
+    for error in (models.bgnbd_error, models.gamma_gamma_error):
+        if error:
+            get_run_logger().warning("purchase model not fitted: %s", error)
+    paths = {
         "customer_metrics": publish(
-            outputs.customer_metrics(inputs, as_of, settings), settings, "customer_metrics", as_of
+            outputs.with_p_alive(metrics.lazy(), models, settings),
+            settings,
+            "customer_metrics",
+            as_of,
         ),
         "churn": publish(outputs.churn(inputs, as_of, settings), settings, "churn", as_of),
         "cohort_retention": publish(
             outputs.cohort_retention(inputs, as_of), settings, "cohort_retention", as_of
+        ),
+        "model_fit": publish(outputs.model_fit(models), settings, "model_fit", as_of),
+    }
+    return {"paths": paths, "models": models.to_record()}
+
+
+@task(name="customer-value", cache_policy=NO_CACHE, tags=["value", "publish"])
+def build_value_tables(
+    settings: Settings, as_of: date, models: dict[str, object]
+) -> dict[str, str]:
+    """customer_value, customer_tiers and customer_equity from the published metrics of D."""
+    lake_root = settings.paths.lake
+    metrics = lake.read_partition(lake_root, "customer_metrics", as_of).lazy()
+    churn = lake.read_partition(lake_root, "churn", as_of).lazy()
+    customers = load_inputs(settings, as_of).customers
+    fitted = outputs.PurchaseModels.from_record(models)
+    value = outputs.customer_value(metrics, churn, fitted, settings).collect().lazy()
+    tiers = outputs.customer_tiers(metrics, value, customers, settings).collect().lazy()
+    return {
+        "customer_value": publish(value, settings, "customer_value", as_of),
+        "customer_tiers": publish(tiers, settings, "customer_tiers", as_of),
+        "customer_equity": publish(
+            outputs.customer_equity(value, metrics, tiers, settings),
+            settings,
+            "customer_equity",
+            as_of,
         ),
     }
 

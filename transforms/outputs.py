@@ -7,13 +7,16 @@ run on D saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 import polars as pl
 
 from customer_equity.settings import Settings
+from schemas.outputs import OUTPUT_SCHEMAS
 from transforms import churn as churn_rules
+from transforms import equity as equity_rules
+from transforms import tiers as tier_rules
 from transforms.cohorts import cohort_retention as retention_triangle
 from transforms.lifecycle import lifecycle_stage
 from transforms.metrics import (
@@ -25,6 +28,14 @@ from transforms.metrics import (
     repeat_purchase_summary,
     window_metrics,
 )
+from transforms.probabilistic import (
+    BgNbdFit,
+    GammaGammaFit,
+    ModelFitError,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    probabilistic_value,
+)
 from transforms.profit import profit_decomposition
 from transforms.share import (
     contribution_identity,
@@ -32,6 +43,7 @@ from transforms.share import (
     purchase_share,
     wallet_overlap,
 )
+from transforms.value import lifetime_values
 from transforms.windows import preceding, trailing, up_to
 
 
@@ -54,6 +66,11 @@ class Inputs:
             wallets=up_to(self.wallets, "period_start", as_of),
             costs=up_to(self.costs, "cost_date", as_of),
         )
+
+
+def columns_of(table: str) -> list[str]:
+    """The output columns of `table`, in the order its schema declares them."""
+    return list(OUTPUT_SCHEMAS[table].columns)
 
 
 def purchase_dates(transactions: pl.LazyFrame) -> pl.LazyFrame:
@@ -136,52 +153,7 @@ def customer_metrics(inputs: Inputs, as_of: date, settings: Settings) -> pl.Lazy
         .pipe(prospect_estimate, metrics)
         .pipe(lifecycle_stage, lifecycle)
     )
-    return frame.select(CUSTOMER_METRICS_COLUMNS).sort("customer_id")
-
-
-CUSTOMER_METRICS_COLUMNS = [
-    "customer_id",
-    "segment",
-    "first_purchase_date",
-    "last_purchase_date",
-    "orders",
-    "revenue",
-    "cost",
-    "gross_margin",
-    "margin_rate",
-    "avg_order_value",
-    "purchase_frequency",
-    "purchase_share",
-    "purchase_share_clipped",
-    "annual_gross_margin",
-    "annual_contribution",
-    "wallet_per_order",
-    "annual_margin_pkmn",
-    "estimated_annual_margin",
-    "serve_cost",
-    "acquisition_cost",
-    "core_category",
-    "basic_profit",
-    "cross_sell_profit",
-    "referral_value",
-    "price_concessions",
-    "repeat_purchases",
-    "recency_days",
-    "age_days",
-    "monetary_value",
-    "tenure_days",
-    "days_since_last_purchase",
-    "days_to_churn",
-    "churned",
-    "p_alive",
-    "revenue_recent",
-    "revenue_prior",
-    "wallet_recent",
-    "wallet_prior",
-    "is_prospect",
-    "lifecycle_stage",
-    "stage_reason",
-]
+    return frame.select(columns_of("customer_metrics")).sort("customer_id")
 
 
 def churn(inputs: Inputs, as_of: date, settings: Settings) -> pl.LazyFrame:
@@ -199,3 +171,195 @@ def cohort_retention(inputs: Inputs, as_of: date) -> pl.LazyFrame:
     """`cohort_retention` (SPEC §4)."""
     data = inputs.as_of(as_of)
     return retention_triangle(purchase_dates(data.transactions), as_of)
+
+
+@dataclass(frozen=True)
+class PurchaseModels:
+    """The fitted BG/NBD and Gamma-Gamma models of one as-of date, or why they are absent."""
+
+    bgnbd: BgNbdFit | None
+    gamma_gamma: GammaGammaFit | None
+    time_unit: str
+    bgnbd_error: str | None = None
+    gamma_gamma_error: str | None = None
+
+    def to_record(self) -> dict[str, object]:
+        """Plain values, small enough to pass between flow tasks."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, object]) -> PurchaseModels:
+        bgnbd, gamma_gamma = record["bgnbd"], record["gamma_gamma"]
+        return cls(
+            bgnbd=BgNbdFit(**bgnbd) if isinstance(bgnbd, dict) else None,
+            gamma_gamma=GammaGammaFit(**gamma_gamma) if isinstance(gamma_gamma, dict) else None,
+            time_unit=str(record["time_unit"]),
+            bgnbd_error=record["bgnbd_error"],  # type: ignore[arg-type]
+            gamma_gamma_error=record["gamma_gamma_error"],  # type: ignore[arg-type]
+        )
+
+
+DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
+
+
+def repeat_purchase_summary_in_units(metrics: pl.LazyFrame, time_unit: str) -> pl.LazyFrame:
+    """customer_metrics' summary (days) as the models' input in `time_unit`, buyers only."""
+    per_unit = DAYS_PER_UNIT[time_unit]
+    return metrics.filter(pl.col("first_purchase_date").is_not_null()).select(
+        "customer_id",
+        pl.col("repeat_purchases").cast(pl.Float64),
+        (pl.col("recency_days") / per_unit).alias("recency"),
+        (pl.col("age_days") / per_unit).alias("age"),
+        pl.col("monetary_value").fill_null(0.0),
+    )
+
+
+def fit_purchase_models(metrics: pl.DataFrame, settings: Settings) -> PurchaseModels:
+    """Fit BG/NBD on the repeat-purchase summary and Gamma-Gamma on repeat buyers (SPEC §6).
+
+    A model that cannot be fitted (too few customers, nobody repeat-buying, no
+    finite optimum) is recorded with its reason; the probabilistic columns are
+    then null — never NaN — and the other CLV methods are unaffected.
+    """
+    time_unit = settings.model.time_unit
+    summary = repeat_purchase_summary_in_units(metrics.lazy(), time_unit).collect()
+    arrays = [summary[c].to_numpy() for c in ("repeat_purchases", "recency", "age")]
+    bgnbd = gamma_gamma = None
+    bgnbd_error = gamma_gamma_error = None
+    try:
+        bgnbd = fit_bgnbd(*arrays)
+    except ModelFitError as exc:
+        bgnbd_error = str(exc)
+    try:
+        gamma_gamma = fit_gamma_gamma(arrays[0], summary["monetary_value"].to_numpy())
+    except ModelFitError as exc:
+        gamma_gamma_error = str(exc)
+    return PurchaseModels(bgnbd, gamma_gamma, time_unit, bgnbd_error, gamma_gamma_error)
+
+
+def model_fit(models: PurchaseModels) -> pl.DataFrame:
+    """`model_fit`: one row per fitted parameter (or one row saying why a model is absent)."""
+    rows: list[dict[str, object]] = []
+    fits = {
+        "bgnbd": (models.bgnbd, ("r", "alpha", "a", "b"), models.bgnbd_error),
+        "gamma_gamma": (models.gamma_gamma, ("p", "q", "v"), models.gamma_gamma_error),
+    }
+    for model, (fit, names, error) in fits.items():
+        if fit is None:
+            rows.append(
+                {"model": model, "parameter": "(not fitted)", "value": None,
+                 "log_likelihood": None, "customers": 0, "converged": False,
+                 "time_unit": models.time_unit, "message": error}
+            )  # fmt: skip
+            continue
+        rows.extend(
+            {"model": model, "parameter": name, "value": float(getattr(fit, name)),
+             "log_likelihood": fit.log_likelihood, "customers": fit.customers,
+             "converged": fit.converged, "time_unit": models.time_unit, "message": fit.message}
+            for name in names
+        )  # fmt: skip
+    return pl.DataFrame(rows, schema=MODEL_FIT_SCHEMA)
+
+
+MODEL_FIT_SCHEMA = {
+    "model": pl.String,
+    "parameter": pl.String,
+    "value": pl.Float64,
+    "log_likelihood": pl.Float64,
+    "customers": pl.Int64,
+    "converged": pl.Boolean,
+    "time_unit": pl.String,
+    "message": pl.String,
+}
+
+PROBABILISTIC_COLUMNS = {
+    "p_alive": pl.Float64,
+    "expected_purchases": pl.Float64,
+    "expected_value_per_purchase": pl.Float64,
+    "clv_probabilistic": pl.Float64,
+}
+
+
+def probabilistic_columns(
+    metrics: pl.LazyFrame, models: PurchaseModels, settings: Settings
+) -> pl.LazyFrame:
+    """customer_id + P(alive), expected purchases/value and discounted CLV (null if unfitted)."""
+    if models.bgnbd is None:
+        return metrics.select(
+            "customer_id",
+            *(pl.lit(None, dtype=t).alias(c) for c, t in PROBABILISTIC_COLUMNS.items()),
+        )
+    summary = repeat_purchase_summary_in_units(metrics, models.time_unit)
+    return probabilistic_value(
+        summary,
+        models.bgnbd,
+        models.gamma_gamma,
+        horizon_months=settings.model.horizon_months,
+        discount_rate=settings.model.discount_rate,
+        time_unit=models.time_unit,
+    )
+
+
+def with_p_alive(metrics: pl.LazyFrame, models: PurchaseModels, settings: Settings) -> pl.LazyFrame:
+    """customer_metrics with `p_alive` from the fitted BG/NBD (null for prospects)."""
+    p_alive = probabilistic_columns(metrics, models, settings).select("customer_id", "p_alive")
+    return (
+        metrics.drop("p_alive")
+        .join(p_alive, on="customer_id", how="left")
+        .select(columns_of("customer_metrics"))
+    )
+
+
+def customer_value(
+    metrics: pl.LazyFrame, churn_table: pl.LazyFrame, models: PurchaseModels, settings: Settings
+) -> pl.LazyFrame:
+    """`customer_value`: every SPEC §6 method side by side with the inputs r, T, i, horizon."""
+    valued = lifetime_values(
+        metrics.drop("p_alive"), churn_table, settings.value, settings.model.discount_rate
+    )
+    return (
+        valued.join(probabilistic_columns(metrics, models, settings), on="customer_id", how="left")
+        .with_columns(pl.lit(settings.model.horizon_months).cast(pl.Int64).alias("horizon_months"))
+        .select(columns_of("customer_value"))
+        .sort("customer_id")
+    )
+
+
+TIER_ATTRIBUTES = ("segment", "region", "risk_profile", "aum")
+
+
+def customer_tiers(
+    metrics: pl.LazyFrame, value: pl.LazyFrame, customers: pl.LazyFrame, settings: Settings
+) -> pl.LazyFrame:
+    """`customer_tiers`: tier and action per customer and rule set (SPEC §8).
+
+    Rule sets may tier on any column of customer_metrics or customer_value or
+    on a customer attribute (segment, region, risk_profile, aum).
+    """
+    attributes = customers.select("customer_id", *(a for a in TIER_ATTRIBUTES if a != "segment"))
+    candidates = metrics.join(
+        value.drop("segment", "lifecycle_stage", "p_alive"), on="customer_id"
+    ).join(attributes, on="customer_id", how="left")
+    return (
+        tier_rules.customer_tiers(candidates, settings.tiers)
+        .select(columns_of("customer_tiers"))
+        .sort("rule_set", "customer_id")
+    )
+
+
+def customer_equity(
+    value: pl.LazyFrame, metrics: pl.LazyFrame, tiers: pl.LazyFrame, settings: Settings
+) -> pl.LazyFrame:
+    """`customer_equity` per whole base, segment and value tier of the main rule set (SPEC §7)."""
+    main_tiers = tiers.filter(pl.col("rule_set") == settings.tiers.rule_set).select(
+        "customer_id", "value_tier"
+    )
+    valued = (
+        value.select("customer_id", "segment", "churn_rate", "discount_rate")
+        .join(
+            metrics.select("customer_id", "churned", "is_prospect", "annual_contribution"),
+            on="customer_id",
+        )
+        .join(main_tiers, on="customer_id", how="left")
+    )
+    return equity_rules.customer_equity(valued, {"segment": "segment", "value_tier": "value_tier"})

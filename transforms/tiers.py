@@ -19,11 +19,17 @@ def value_tier(customers: pl.LazyFrame, name: str, rule: TierRule) -> pl.LazyFra
     active = ~pl.col("churned") & ~pl.col("is_prospect")
     metric = pl.col(rule.metric)
     if rule.method == "percentile":
-        ranked = customers.with_columns(
-            pl.when(active).then(metric.fill_null(float("-inf"))).alias("_score")
-        ).sort(["_score", "customer_id"], descending=[True, False], nulls_last=True)
+        # The position comes from with_row_index on the sorted frame, not from an
+        # int_range expression, which the optimiser may evaluate in another order.
+        ranked = (
+            customers.with_columns(
+                pl.when(active).then(metric.fill_null(float("-inf"))).alias("_score")
+            )
+            .sort(["_score", "customer_id"], descending=[True, False], nulls_last=True)
+            .with_row_index("_position", offset=1)
+        )
         count = pl.col("_score").is_not_null().sum()
-        position = pl.int_range(pl.len()) + 1
+        position = pl.col("_position")
         tier = (
             pl.when(pl.col("_score").is_null())
             .then(pl.lit("general"))
@@ -33,7 +39,7 @@ def value_tier(customers: pl.LazyFrame, name: str, rule: TierRule) -> pl.LazyFra
             .then(pl.lit("important"))
             .otherwise(pl.lit("general"))
         )
-        assigned = ranked.with_columns(tier.alias("value_tier")).drop("_score")
+        assigned = ranked.with_columns(tier.alias("value_tier")).drop("_score", "_position")
     elif rule.method == "threshold":
         tier = (
             pl.when(active & (metric >= rule.core))

@@ -32,7 +32,7 @@ import pytest
 from customer_equity.settings import Settings
 from schemas.outputs import conform
 from tests.conftest import AS_OF, frame, transactions
-from transforms.outputs import CUSTOMER_METRICS_COLUMNS, Inputs, customer_metrics
+from transforms.outputs import Inputs, columns_of, customer_metrics
 
 CUSTOMER_SCHEMA = {
     "customer_id": pl.String,
@@ -109,7 +109,7 @@ def rows(result: pl.DataFrame) -> dict[str, dict[str, object]]:
 
 def test_one_row_per_customer_with_every_column(result: pl.DataFrame) -> None:
     assert result["customer_id"].to_list() == ["A", "B", "C", "P"]
-    assert result.columns == CUSTOMER_METRICS_COLUMNS
+    assert result.columns == columns_of("customer_metrics")
 
 
 def test_buyer_metrics(rows: dict) -> None:

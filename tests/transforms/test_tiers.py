@@ -104,3 +104,24 @@ def test_an_incomplete_action_matrix_is_a_config_error(tmp_path) -> None:
     config.write_text('[tiers.actions]\n"core.decline" = "call"\n')
     with pytest.raises(ConfigError, match="no action for"):
         load_settings(config)
+
+
+def test_shares_are_exact_and_ordered_through_the_whole_table() -> None:
+    """1,000 shuffled active customers: 100 core, 300 important, 600 general, by CLV order."""
+    n = 1000
+    shuffled = (
+        _customers(n)
+        .filter(pl.col("customer_id").str.starts_with("C"))
+        .collect()
+        .sample(fraction=1.0, shuffle=True, seed=3)
+        .lazy()
+    )
+    table = customer_tiers(shuffled, Tiers()).collect()
+    counts = dict(table.group_by("value_tier").len().iter_rows())
+    assert counts == {"core": 100, "important": 300, "general": 600}
+    bounds = table.group_by("value_tier").agg(
+        pl.col("clv_annuity").min().alias("low"), pl.col("clv_annuity").max().alias("high")
+    )
+    low = dict(bounds.select("value_tier", "low").iter_rows())
+    high = dict(bounds.select("value_tier", "high").iter_rows())
+    assert low["core"] > high["important"] and low["important"] > high["general"]
