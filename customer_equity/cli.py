@@ -54,6 +54,9 @@ def run(
     as_of: str = typer.Option(..., "--as-of", help="as-of date D, YYYY-MM-DD"),
     config: Path | None = ConfigOption,
     wait: float = typer.Option(0.0, help="seconds to wait for a running job's lock"),
+    holdout_from: str | None = typer.Option(
+        None, help="also validate BG/NBD: fit before this date, predict up to --as-of"
+    ),
 ) -> None:
     """Run the nightly flow for one as-of date."""
     from flows.nightly import nightly
@@ -63,6 +66,7 @@ def run(
         as_of=date.fromisoformat(as_of),
         config=str(config) if config else None,
         lock_wait_seconds=wait,
+        holdout_from=date.fromisoformat(holdout_from) if holdout_from else None,
     )
     _print_summary(result)
 

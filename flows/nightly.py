@@ -16,6 +16,7 @@ from flows.tasks import (
     build_value_tables,
     ingest_extracts,
     write_data_quality,
+    write_model_calibration,
 )
 
 
@@ -31,9 +32,16 @@ def run_id() -> str:
 
 @flow(name="nightly", log_prints=True)
 def nightly(
-    as_of: date | None = None, config: str | None = None, lock_wait_seconds: float = 0.0
+    as_of: date | None = None,
+    config: str | None = None,
+    lock_wait_seconds: float = 0.0,
+    holdout_from: date | None = None,
 ) -> dict[str, object]:
-    """Value the customer base as of `as_of` (default: yesterday) and publish the tables."""
+    """Value the customer base as of `as_of` (default: yesterday) and publish the tables.
+
+    With `holdout_from`, also validate BG/NBD: fit on the days before it and
+    compare predicted with actual purchases from it up to `as_of`.
+    """
     settings: Settings = load_settings(Path(config) if config else None)
     as_of = as_of or default_as_of()
     with warehouse_lock(settings.paths.warehouse, wait_seconds=lock_wait_seconds):
@@ -42,6 +50,8 @@ def nightly(
         files = ingest_extracts(settings, current_run)
         measured = build_customer_tables(settings, as_of)
         valued = build_value_tables(settings, as_of, measured["models"])
+        if holdout_from:
+            valued["model_calibration"] = write_model_calibration(settings, holdout_from, as_of)
         quality = write_data_quality(settings, current_run, as_of)
     tables = {**measured["paths"], **valued, "data_quality": quality}
     return {"as_of": as_of.isoformat(), "run_id": current_run, "files": files, "tables": tables}

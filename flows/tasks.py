@@ -8,7 +8,7 @@ correction must recompute, and hashing inputs would cost more than the work.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -134,6 +134,17 @@ def build_value_tables(
             as_of,
         ),
     }
+
+
+@task(name="model-calibration", cache_policy=NO_CACHE, tags=["model", "publish"])
+def write_model_calibration(settings: Settings, holdout_from: date, as_of: date) -> str:
+    """Calibration/holdout check of BG/NBD: fit before `holdout_from`, predict up to D."""
+    if not holdout_from <= as_of:
+        raise ValueError(f"holdout_from {holdout_from} must be on or before as_of {as_of}")
+    table = outputs.model_calibration(
+        load_inputs(settings, as_of), holdout_from - timedelta(days=1), as_of, settings
+    )
+    return publish(table, settings, "model_calibration", as_of)
 
 
 @task(name="data-quality", cache_policy=NO_CACHE, tags=["publish"])

@@ -32,6 +32,7 @@ from transforms.probabilistic import (
     BgNbdFit,
     GammaGammaFit,
     ModelFitError,
+    calibration_holdout_table,
     fit_bgnbd,
     fit_gamma_gamma,
     probabilistic_value,
@@ -363,3 +364,39 @@ def customer_equity(
         .join(main_tiers, on="customer_id", how="left")
     )
     return equity_rules.customer_equity(valued, {"segment": "segment", "value_tier": "value_tier"})
+
+
+def model_calibration(
+    inputs: Inputs, calibration_end: date, as_of: date, settings: Settings
+) -> pl.DataFrame:
+    """`model_calibration`: fit BG/NBD up to `calibration_end`, predict the holdout up to D.
+
+    The standard validation of SPEC §6: for every customer who bought by the
+    cut-off, actual purchase days in (cut-off, D] against the model's
+    expectation, averaged per calibration repeat-purchase bucket.
+    """
+    time_unit = settings.model.time_unit
+    calibration = customer_metrics(inputs, calibration_end, settings)
+    summary = repeat_purchase_summary_in_units(calibration, time_unit).collect()
+    holdout_days = (as_of - calibration_end).days
+    later = (
+        purchase_dates(inputs.as_of(as_of).transactions)
+        .filter(pl.col("transaction_date") > calibration_end)
+        .group_by("customer_id")
+        .agg(pl.col("transaction_date").n_unique().alias("holdout_purchases"))
+    )
+    observed = summary.join(later.collect(), on="customer_id", how="left").with_columns(
+        pl.col("holdout_purchases").fill_null(0)
+    )
+    arrays = [observed[c].to_numpy() for c in ("repeat_purchases", "recency", "age")]
+    fit = fit_bgnbd(*arrays)
+    table = calibration_holdout_table(
+        fit,
+        *arrays,
+        holdout_days / DAYS_PER_UNIT[time_unit],
+        observed["holdout_purchases"].to_numpy(),
+    )
+    return table.rename({"frequency_bucket": "repeat_purchases_bucket"}).with_columns(
+        pl.lit(calibration_end).alias("calibration_end"),
+        pl.lit(holdout_days).cast(pl.Int64).alias("holdout_days"),
+    )
