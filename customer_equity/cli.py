@@ -87,14 +87,12 @@ def demo(config: Path | None = ConfigOption) -> None:
 
 
 @app.command()
-def dictionary(
-    output: Path = typer.Option(Path("docs/data_dictionary.md"), help="where to write it"),
-) -> None:
-    """Regenerate the data dictionary from the pandera schemas."""
-    from schemas.dictionary import data_dictionary
+def docs(folder: Path = typer.Option(Path("docs"), help="where to write them")) -> None:
+    """Regenerate the data dictionary and the configuration reference from the code."""
+    from customer_equity.docs import write_docs
 
-    output.write_text(data_dictionary(), encoding="utf-8")
-    console.print(f"wrote {output}")
+    for path in write_docs(folder):
+        console.print(f"wrote {path}")
 
 
 def _print_summary(result: dict[str, object]) -> None:

@@ -8,10 +8,11 @@ to a default.
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,9 +28,9 @@ class Strict(BaseModel):
 
 
 class Paths(Strict):
-    inbox: Path = Path("data/inbox")
-    warehouse: Path = Path("data/warehouse.duckdb")
-    lake: Path = Path("data/lake")
+    inbox: Path = Field(Path("data/inbox"), description="extract folders, one per kind")
+    warehouse: Path = Field(Path("data/warehouse.duckdb"), description="the DuckDB file")
+    lake: Path = Field(Path("data/lake"), description="root of the Parquet output tables")
 
     def resolved(self, base: Path) -> Paths:
         return Paths(**{name: (base / value).resolve() for name, value in self})
@@ -45,8 +46,10 @@ class ExtractFormat(Strict):
         default=None,
         description="strptime format tried first; ISO 8601 and YYYYMMDD are always accepted",
     )
-    encoding: Literal["utf-8", "gb18030", "gbk"] = "utf-8"
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: Literal["utf-8", "gb18030", "gbk"] = Field(
+        "utf-8", description="text encoding of CSV extracts (UTF-8 may carry a BOM)"
+    )
+    delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV separator")
     extra_columns: Literal["ignore", "keep"] = Field(
         default="ignore", description="columns beyond SPEC §2: dropped, or kept in the warehouse"
     )
@@ -63,9 +66,18 @@ class Extracts(Strict):
 
 
 class Quality(Strict):
-    base_currency: str = Field(default="USD", min_length=3, max_length=3)
-    future_tolerance_days: Annotated[int, Field(ge=0)] = 1
-    max_abs_amount: Annotated[float, Field(gt=0)] = 10_000_000.0
+    base_currency: str = Field(
+        default="USD",
+        min_length=3,
+        max_length=3,
+        description="rows in other currencies: quarantine",
+    )
+    future_tolerance_days: Annotated[int, Field(ge=0)] = Field(
+        1, description="dates later than the run day plus this: quarantine"
+    )
+    max_abs_amount: Annotated[float, Field(gt=0)] = Field(
+        10_000_000.0, description="absurd magnitude bound for amounts and costs: quarantine"
+    )
     unknown_customers: Literal["quarantine", "accept"] = Field(
         default="accept",
         description="transactions of customers missing from a customers extract (when one exists)",
@@ -86,35 +98,61 @@ class Quality(Strict):
 
 
 class Metrics(Strict):
-    window_days: PositiveDays = 365
-    frequency_floor_days: PositiveDays = 30
-    default_margin_rate: Fraction = 0.25
-    category_margin_rates: dict[str, Fraction] = Field(default_factory=dict)
-    churn_after_days: PositiveDays = 365
+    window_days: PositiveDays = Field(365, description="W: days ending on D (SPEC §3)")
+    frequency_floor_days: PositiveDays = Field(
+        30, description="shortest observation a frequency is annualised over"
+    )
+    default_margin_rate: Fraction = Field(
+        0.25, description="margin rate where a transaction has no cost"
+    )
+    category_margin_rates: dict[str, Fraction] = Field(
+        default_factory=dict, description="per-category margin rate where cost is absent"
+    )
+    churn_after_days: PositiveDays = Field(
+        365, description="churned when the last purchase is older than this (SPEC §4)"
+    )
     target_share: Fraction = Field(
         default=0.3, description="purchase share K assumed for a potential customer's estimate"
     )
 
 
 class Lifecycle(Strict):
-    development_days: PositiveDays = 180
-    decline_window_days: PositiveDays = 180
-    decline_drop: Fraction = 0.3
-    maturity_share: Fraction = 0.6
+    development_days: PositiveDays = Field(
+        180, description="development: first purchase within this many days (SPEC §5)"
+    )
+    decline_window_days: PositiveDays = Field(
+        180, description="length of each half compared by the decline rule"
+    )
+    decline_drop: Fraction = Field(0.3, description="decline: revenue fell by at least this")
+    maturity_share: Fraction = Field(0.6, description="maturity: purchase share at least this")
 
 
 class Model(Strict):
-    time_unit: Literal["days", "weeks"] = "weeks"
-    monetary: Literal["margin", "revenue"] = "margin"
-    horizon_months: Annotated[int, Field(gt=0, le=600)] = 36
-    discount_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.08
+    time_unit: Literal["days", "weeks"] = Field(
+        "weeks", description="time unit of the BG/NBD fit (parameters are reported in it)"
+    )
+    monetary: Literal["margin", "revenue"] = Field(
+        "margin", description="value per purchase for Gamma-Gamma and monetary_value"
+    )
+    horizon_months: Annotated[int, Field(gt=0, le=600)] = Field(
+        36, description="probabilistic CLV horizon, in monthly steps"
+    )
+    discount_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.08, description="annual discount rate i of every CLV method (SPEC §6)"
+    )
 
 
 class Value(Strict):
-    group_by: Literal["base", "segment"] = "segment"
-    min_group_size: Annotated[int, Field(ge=1)] = 30
-    max_lifetime_years: Annotated[float, Field(gt=0)] = 20.0
-    projection_years: Annotated[int, Field(gt=0, le=100)] = 10
+    group_by: Literal["base", "segment"] = Field(
+        "segment", description="the group whose churn rate r gives a customer's lifetime T"
+    )
+    min_group_size: Annotated[int, Field(ge=1)] = Field(
+        30, description="groups with fewer customers a year ago use the whole base's r"
+    )
+    max_lifetime_years: Annotated[float, Field(gt=0)] = Field(20.0, description="cap on T = 1 / r")
+    projection_years: Annotated[int, Field(gt=0, le=100)] = Field(
+        10, description="horizon of the year-by-year seed-method projection"
+    )
 
 
 # Vocabulary that config keys refer to (SPEC §5, §8); the rules live in transforms/.
@@ -131,11 +169,17 @@ class TierRule(Strict):
     mapping: a categorical attribute's value -> tier (`values`), others general.
     """
 
-    metric: str = "clv_annuity"
-    method: Literal["percentile", "threshold", "mapping"] = "percentile"
-    core: float = 0.10
-    important: float = 0.30
-    values: dict[str, Literal["core", "important", "general"]] = Field(default_factory=dict)
+    metric: str = Field(
+        "clv_annuity", description="column of customer_metrics/customer_value or an attribute"
+    )
+    method: Literal["percentile", "threshold", "mapping"] = Field(
+        "percentile", description="how the tier is assigned (see above the table)"
+    )
+    core: float = Field(0.10, description="percentile: top share; threshold: minimum value")
+    important: float = Field(0.30, description="percentile: next share; threshold: minimum")
+    values: dict[str, Literal["core", "important", "general"]] = Field(
+        default_factory=dict, description="mapping: attribute value -> tier"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TierRule:
@@ -168,7 +212,9 @@ DEFAULT_ACTIONS = {
 
 class Tiers(Strict):
     rule_set: str = Field(default="clv", description="the rule set whose tier drives actions")
-    rule_sets: dict[str, TierRule] = Field(default_factory=lambda: {"clv": TierRule()})
+    rule_sets: dict[str, TierRule] = Field(
+        default_factory=lambda: {"clv": TierRule()}, description="named rule sets (table below)"
+    )
     actions: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_ACTIONS),
         description='"tier.stage" -> action; "*" matches any tier',
@@ -240,3 +286,57 @@ def load_settings(config: Path | None = None, **overrides: object) -> Settings:
             f"invalid settings{f' in {config}' if config else ''}: {problems}"
         ) from exc
     return settings.model_copy(update={"paths": settings.paths.resolved(base)})
+
+
+def settings_reference() -> str:
+    """Markdown reference of every settings key with its type, default and meaning."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `customer_equity/settings.py` by `customer-equity docs`; do not edit.",
+        "Every key is optional. Give a file with `--config FILE` (TOML); paths are relative",
+        "to that file. An unknown key or a wrong value is an error that names it.",
+        "",
+    ]
+
+    def render(model: type[BaseModel], prefix: str) -> None:
+        rows, nested = [], []
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                nested.append((f"{prefix}{name}", annotation))
+                continue
+            value_type = get_args(annotation)[-1] if get_origin(annotation) is dict else None
+            if isinstance(value_type, type) and issubclass(value_type, BaseModel):
+                nested.append((f"{prefix}{name}.<name>", value_type))
+            default = field.get_default(call_default_factory=True)
+            shown = default.isoformat() if isinstance(default, date) else default
+            rows.append(
+                f"| `{name}` | {_type_name(annotation)} | `{shown!s}` | {field.description or ''} |"
+            )
+        if rows:
+            lines.extend([f"## `[{prefix.rstrip('.')}]`" if prefix else "## top level", ""])
+            if model.__doc__ and model is not Settings:
+                lines.extend([inspect.cleandoc(model.__doc__), ""])
+            lines.extend(["| key | type | default | meaning |", "|---|---|---|---|", *rows, ""])
+        for child_prefix, child in nested:
+            render(child, f"{child_prefix}.")
+
+    render(Settings, "")
+    return "\n".join(lines)
+
+
+def _type_name(annotation: object) -> str:
+    """A reader's spelling of a type: no `typing.` noise, no `|` (it splits Markdown tables)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " or ".join(f'"{value}"' for value in args)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is dict:
+        return f"dict[{_type_name(args[0])}, {_type_name(args[1])}]"
+    if origin is tuple:
+        return f"tuple[{_type_name(args[0])}, ...]"
+    if args:  # a union such as `str | None`
+        return " or ".join(_type_name(arg) for arg in args)
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
