@@ -18,15 +18,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from harness import run_child
 
 from customer_equity.generate import customers_for_transactions
 
@@ -70,29 +68,14 @@ def run_once(customers: int, file_format: str, scratch: Path | None) -> Run:
     """Generate into a throw-away inbox in a fresh interpreter and measure it."""
     with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-generate-") as folder:
         inbox = Path(folder) / "inbox"
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD_PROGRAM, str(inbox), str(customers), file_format],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        with child.stdout:
-            output = child.stdout.read()
-        # wait4, not child.wait(): it returns this child's own resource usage.
-        _, status, usage = os.wait4(child.pid, 0)
-        wall_seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            raise RuntimeError(f"generation of {customers} customers failed ({child.returncode})")
-        reported = json.loads(output)
+        child = run_child(CHILD_PROGRAM, str(inbox), str(customers), file_format)
         bytes_written = sum(path.stat().st_size for path in inbox.rglob("*") if path.is_file())
     return Run(
         customers=customers,
-        transactions=reported["counts"]["transactions"],
-        wall_seconds=wall_seconds,
-        generate_seconds=reported["elapsed_seconds"],
-        peak_rss_mib=usage.ru_maxrss / 1024,  # Linux reports KiB
+        transactions=child.report["counts"]["transactions"],  # type: ignore[index]
+        wall_seconds=child.wall_seconds,
+        generate_seconds=child.report["elapsed_seconds"],  # type: ignore[arg-type]
+        peak_rss_mib=child.peak_rss_mib,
         bytes_written=bytes_written,
     )
 
