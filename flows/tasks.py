@@ -15,6 +15,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from customer_equity import lake, warehouse
+from customer_equity.faults import checkpoint
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import EXTRACT_KINDS, Settings
 from schemas.inputs import input_schema
@@ -91,8 +92,10 @@ def build_customer_tables(settings: Settings, as_of: date) -> dict[str, object]:
     for the value step.
     """
     inputs = load_inputs(settings, as_of)
+    checkpoint("tasks-after-load-inputs")
     metrics = outputs.customer_metrics(inputs, as_of, settings).collect()
     models = outputs.fit_purchase_models(metrics, settings)
+    checkpoint("tasks-after-model-fit")
     for error in (models.bgnbd_error, models.gamma_gamma_error):
         if error:
             get_run_logger().warning("purchase model not fitted: %s", error)
@@ -117,6 +120,7 @@ def build_value_tables(
     settings: Settings, as_of: date, models: dict[str, object]
 ) -> dict[str, str]:
     """customer_value, customer_tiers and customer_equity from the published metrics of D."""
+    checkpoint("tasks-before-value")
     lake_root = settings.paths.lake
     metrics = lake.read_partition(lake_root, "customer_metrics", as_of).lazy()
     churn = lake.read_partition(lake_root, "churn", as_of).lazy()

@@ -54,11 +54,17 @@ def _column(
     )
 
 
-def _parseable(column: str) -> pa.Check:
-    """A non-blank source value that staging could not cast is a bad row, not a null."""
+def _parseable(column: str, dtype: type[pl.DataType]) -> pa.Check:
+    """A non-blank source value that staging could not cast is a bad row, not a null.
+
+    `nan` and `inf` cast to DOUBLE but are no amount: they count as unparseable.
+    """
     raw = f"{RAW_PREFIX}{column}"
+    parsed = pl.col(column).is_not_null()
+    if dtype == pl.Float64:
+        parsed = parsed & pl.col(column).is_finite()
     return pa.Check(
-        lambda data: data.lazyframe.select(pl.col(column).is_not_null() | pl.col(raw).is_null()),
+        lambda data: data.lazyframe.select(parsed | pl.col(raw).is_null()),
         name=f"unparseable_{column}",
         description=f"{column} must parse as its type",
     )
@@ -79,8 +85,11 @@ def _at_least_zero(name: str) -> pa.Check:
 
 
 def _within(bound: float, name: str) -> pa.Check:
+    """|value| ≤ bound; nan and inf are left to the unparseable check (one reason per fault)."""
     return pa.Check(
-        lambda data: data.lazyframe.select(pl.col(data.key).abs() <= bound),
+        lambda data: data.lazyframe.select(
+            (pl.col(data.key).abs() <= bound) | ~pl.col(data.key).is_finite()
+        ),
         name=name,
         description=f"absolute value at most {bound:g}",
     )
@@ -114,10 +123,10 @@ def _schema(
     checks: list[pa.Check],
     description: str,
 ) -> pa.DataFrameSchema:
-    typed = [name for name, col in columns.items() if col.metadata["typed"]]
+    typed = {name: col.dtype.type for name, col in columns.items() if col.metadata["typed"]}
     return pa.DataFrameSchema(
         columns,
-        checks=[_parseable(name) for name in typed] + checks,
+        checks=[_parseable(name, dtype) for name, dtype in typed.items()] + checks,
         name=kind,
         description=description,
         metadata={"key": key},
@@ -161,7 +170,10 @@ def transactions_schema(rules: InputRules) -> pa.DataFrameSchema:
             "discount": _column(
                 pl.Float64,
                 "price concession already deducted from amount",
-                checks=[_at_least_zero("negative_discount")],
+                checks=[
+                    _at_least_zero("negative_discount"),
+                    _within(rules.max_abs_amount, "discount_out_of_bounds"),
+                ],
             ),
             "currency": _column(
                 pl.String,

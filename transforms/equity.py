@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from transforms.money import money_mean, rate_mean
 from transforms.value import pvifa
 
 
@@ -29,8 +30,8 @@ def customer_equity(valued: pl.LazyFrame, group_columns: dict[str, str]) -> pl.L
             pl.lit(name).alias("group_by"), expr.cast(pl.String).alias("group_value")
         ).agg(
             pl.len().cast(pl.Int64).alias("customers"),
-            pl.col("churn_rate").mean().alias("churn_rate"),
-            pl.col("annual_contribution").mean().alias("avg_annual_contribution"),
+            rate_mean(pl.col("churn_rate")).alias("churn_rate"),
+            money_mean(pl.col("annual_contribution")).alias("avg_annual_contribution"),
             pl.col("discount_rate").first().alias("discount_rate"),
         )
         for name, expr in groupings.items()
