@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench server serve backfill clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_model_fit.py
 	$(BIN)/python bench/bench_pipeline.py
+
+# Scheduling on one machine (docs/runbook.md): `make server` in one terminal,
+# `make serve` in a second, then `make backfill START=2025-12-01 END=2025-12-07`.
+PREFECT_API ?= http://127.0.0.1:4200/api
+
+server: $(STAMP)
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+serve: $(STAMP)
+	PREFECT_API_URL=$(PREFECT_API) $(BIN)/customer-equity serve
+
+backfill: $(STAMP)
+	PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect deployment run backfill/backfill \
+		--param start=$(START) --param end=$(END) --watch
 
 clean:
 	rm -rf data .prefect .pytest_cache .ruff_cache

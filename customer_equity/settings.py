@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import inspect
 import tomllib
+import zoneinfo
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ExtractKind = Literal["transactions", "customers", "wallets", "costs"]
 EXTRACT_KINDS: tuple[ExtractKind, ...] = ("transactions", "customers", "wallets", "costs")
@@ -92,6 +100,14 @@ class Quality(Strict):
             "address",
             "contact",
             "id_number",
+            # Chinese ERP exports: name, phone, mobile, e-mail, address, ID card, contact
+            "姓名",
+            "电话",
+            "手机",
+            "邮箱",
+            "地址",
+            "身份证",
+            "联系人",
         ),
         description="source columns dropped on read: never stored, never in outputs",
     )
@@ -238,6 +254,43 @@ class Tiers(Strict):
         return self.actions.get(f"{tier}.{stage}") or self.actions[f"*.{stage}"]
 
 
+class Schedule(Strict):
+    """When the `nightly` deployment runs (`customer-equity serve` / `deploy`).
+
+    A scheduled run values the calendar day before its scheduled start, read
+    in `timezone`: with the default 02:00, the run of 1 March values 28 February.
+    """
+
+    cron: str = Field(
+        "0 2 * * *", description="five-field cron expression of the nightly run, in `timezone`"
+    )
+    timezone: str = Field(
+        "UTC", description="IANA time zone of `cron` and of the default as-of date"
+    )
+    lock_wait_seconds: Annotated[float, Field(ge=0)] = Field(
+        3600.0,
+        description="how long a scheduled or backfill run waits for another run's warehouse lock",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        # Prefect checks the fields themselves when the deployment is created; this
+        # catches the common slip (a seconds field, a missing one) when settings load.
+        if len(value.split()) != 5:
+            raise ValueError("cron needs five fields: minute hour day-of-month month day-of-week")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
+        return value
+
+
 class Settings(Strict):
     paths: Paths = Paths()
     extracts: Extracts = Extracts()
@@ -247,6 +300,7 @@ class Settings(Strict):
     model: Model = Model()
     value: Value = Value()
     tiers: Tiers = Tiers()
+    schedule: Schedule = Schedule()
     demo_as_of: date = Field(
         default=date(2025, 12, 31), description="as-of date of the embedded sample data"
     )

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from prefect import flow, runtime
+from prefect import flow, get_run_logger, runtime
+from pydantic import ValidationError
 
 from customer_equity.lake import clear_staging
-from customer_equity.settings import Settings, load_settings
+from customer_equity.settings import ConfigError, Settings, load_settings
 from customer_equity.warehouse import warehouse_lock
+from flows.artifacts import publish_run_artifacts
 from flows.tasks import (
     build_customer_tables,
     build_value_tables,
@@ -20,14 +25,51 @@ from flows.tasks import (
 )
 
 
-def default_as_of() -> date:
-    """The calendar day before the run was scheduled (a 02:00 run values yesterday)."""
-    scheduled = runtime.flow_run.scheduled_start_time
-    return scheduled.date() - timedelta(days=1)
+def as_of_for(scheduled: datetime, timezone: str) -> date:
+    """The calendar day before `scheduled`, read in `timezone`.
+
+    The API reports start times in UTC; a 02:00 run in Asia/Tokyo starts at
+    17:00 UTC the day before, so the date must be taken after converting.
+    """
+    if scheduled.tzinfo is None:  # the API's times are UTC; never read them as local time
+        scheduled = scheduled.replace(tzinfo=UTC)
+    return scheduled.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
 
 
 def run_id() -> str:
     return str(runtime.flow_run.id or uuid.uuid4())
+
+
+def resolve_settings(config: str | None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from `config`, with dotted-key overrides such as {"model.discount_rate": 0.1}.
+
+    Overrides are applied to the loaded settings and validated like the file
+    (an unknown key is an error that names it); relative paths among them are
+    relative to the config file, as in the file.
+    """
+    settings = load_settings(Path(config) if config else None)
+    if not overrides:
+        return settings
+    data = settings.model_dump()
+    for dotted, value in overrides.items():
+        *sections, key = dotted.split(".")
+        node = data
+        for depth, section in enumerate(sections, start=1):
+            child = node.get(section)
+            if not isinstance(child, dict):
+                where = ".".join(sections[:depth])
+                raise ConfigError(f"override {dotted!r}: {where!r} is not a settings section")
+            node = child
+        node[key] = value
+    try:
+        updated = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid override(s) {dict(overrides)}: {problems}") from exc
+    base = Path(config).resolve().parent if config else Path.cwd()
+    return updated.model_copy(update={"paths": updated.paths.resolved(base)})
 
 
 @flow(name="nightly", log_prints=True)
@@ -36,14 +78,43 @@ def nightly(
     config: str | None = None,
     lock_wait_seconds: float = 0.0,
     holdout_from: date | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     """Value the customer base as of `as_of` (default: yesterday) and publish the tables.
 
-    With `holdout_from`, also validate BG/NBD: fit on the days before it and
-    compare predicted with actual purchases from it up to `as_of`.
+    Args:
+        as_of: The as-of date D. Empty: the day before the run's scheduled start,
+            in the time zone of `[schedule] timezone`.
+        config: Settings file (TOML) on the machine that runs the flow.
+        lock_wait_seconds: How long to wait while another run holds the warehouse
+            before failing (nothing is written by a run that could not start).
+        holdout_from: Also validate BG/NBD: fit on the days before this date and
+            compare predicted with actual purchases from it up to `as_of`.
+        overrides: Settings for this run only, as dotted keys, e.g.
+            {"model.discount_rate": 0.1}.
     """
-    settings: Settings = load_settings(Path(config) if config else None)
-    as_of = as_of or default_as_of()
+    logger = get_run_logger()
+    settings: Settings = resolve_settings(config, overrides)
+    if overrides:
+        logger.warning("settings overridden for this run: %s", overrides)
+    if as_of is None:
+        scheduled = runtime.flow_run.scheduled_start_time
+        zone = settings.schedule.timezone
+        as_of = as_of_for(scheduled, zone)
+        logger.info(
+            "no as-of date given: valuing %s, the day before the scheduled start %s (%s)",
+            as_of.isoformat(),
+            scheduled.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
+            zone,
+        )
+    logger.info(
+        "valuing the customer base as of %s; waiting up to %g s if another run holds %s",
+        as_of.isoformat(),
+        lock_wait_seconds,
+        settings.paths.warehouse,
+    )
+    # The OS lock spans ingest and every partition swap, so a scheduled run, a
+    # backfill date and a hand-started CLI run never interleave their writes.
     with warehouse_lock(settings.paths.warehouse, wait_seconds=lock_wait_seconds):
         clear_staging(settings.paths.lake)
         current_run = run_id()
@@ -54,4 +125,17 @@ def nightly(
             valued["model_calibration"] = write_model_calibration(settings, holdout_from, as_of)
         quality = write_data_quality(settings, current_run, as_of)
     tables = {**measured["paths"], **valued, "data_quality": quality}
-    return {"as_of": as_of.isoformat(), "run_id": current_run, "files": files, "tables": tables}
+    result: dict[str, object] = {
+        "as_of": as_of.isoformat(),
+        "run_id": current_run,
+        "files": files,
+        "tables": tables,
+    }
+    # After the lock: the report only reads what this run published, and must not
+    # keep the next run waiting on API calls.
+    report = publish_run_artifacts(settings, result, return_state=True)
+    if not report.is_completed():
+        # The tables are published and correct; a missing report must not make a
+        # scheduled run look failed (and re-run), but it must be visible.
+        logger.warning("tables published, but the run report was not: %s", report.message)
+    return result

@@ -3,6 +3,8 @@
 Tasks pass settings, dates and table names, never frames; each opens its own
 DuckDB connection. Business steps are not cached: a backfill after a
 correction must recompute, and hashing inputs would cost more than the work.
+Tasks carry no tags: in Prefect 3.9 every tagged task run asks the server for a
+concurrency slot, which cost up to 2 s per task on the SQLite server.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from schemas.outputs import conform
 from transforms import outputs
 
 
-@task(name="ingest-extracts", cache_policy=NO_CACHE, tags=["ingest"])
+@task(name="ingest-extracts", cache_policy=NO_CACHE)
 def ingest_extracts(settings: Settings, run_id: str) -> list[dict[str, object]]:
     """Load every new extract file into the warehouse; one outcome per file seen."""
     outcomes = ingest_inbox(settings, run_id, datetime.now(UTC))
@@ -84,7 +86,7 @@ def publish(frame: pl.LazyFrame | pl.DataFrame, settings: Settings, table: str, 
     return str(path)
 
 
-@task(name="customer-metrics", cache_policy=NO_CACHE, tags=["transform", "model", "publish"])
+@task(name="customer-metrics", cache_policy=NO_CACHE)
 def build_customer_tables(settings: Settings, as_of: date) -> dict[str, object]:
     """customer_metrics (with P(alive)), churn, cohort_retention and model_fit for D.
 
@@ -115,7 +117,7 @@ def build_customer_tables(settings: Settings, as_of: date) -> dict[str, object]:
     return {"paths": paths, "models": models.to_record()}
 
 
-@task(name="customer-value", cache_policy=NO_CACHE, tags=["value", "publish"])
+@task(name="customer-value", cache_policy=NO_CACHE)
 def build_value_tables(
     settings: Settings, as_of: date, models: dict[str, object]
 ) -> dict[str, str]:
@@ -140,7 +142,7 @@ def build_value_tables(
     }
 
 
-@task(name="model-calibration", cache_policy=NO_CACHE, tags=["model", "publish"])
+@task(name="model-calibration", cache_policy=NO_CACHE)
 def write_model_calibration(settings: Settings, holdout_from: date, as_of: date) -> str:
     """Calibration/holdout check of BG/NBD: fit before `holdout_from`, predict up to D."""
     if not holdout_from <= as_of:
@@ -151,7 +153,7 @@ def write_model_calibration(settings: Settings, holdout_from: date, as_of: date)
     return publish(table, settings, "model_calibration", as_of)
 
 
-@task(name="data-quality", cache_policy=NO_CACHE, tags=["publish"])
+@task(name="data-quality", cache_policy=NO_CACHE)
 def write_data_quality(settings: Settings, run_id: str, as_of: date) -> str:
     """`data_quality`: the manifest rows of this run (SPEC §9)."""
     con = warehouse.connect(settings.paths.warehouse)
