@@ -133,13 +133,12 @@ def backfill(
     """
     from flows.backfill import BackfillError, as_of_dates
     from flows.backfill import backfill as backfill_flow
-    from flows.nightly import resolve_settings
 
     settings = _settings(config)
     overrides = _overrides(set_) or None
     try:  # the flow checks these too; here they fail before a flow run is created
         as_of_dates(start.date(), end.date())
-        resolve_settings(str(config) if config else None, overrides)
+        load_settings(config, overrides)
     except (ValueError, ConfigError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import tomllib
 import zoneinfo
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal, get_args, get_origin
@@ -316,8 +317,16 @@ class ConfigError(ValueError):
     """A settings file that cannot be used; the message names the offending key."""
 
 
-def load_settings(config: Path | None = None, **overrides: object) -> Settings:
-    """Read `config` (TOML) and resolve its paths against the file's folder."""
+def load_settings(
+    config: Path | str | None = None, overrides: Mapping[str, object] | None = None
+) -> Settings:
+    """Read `config` (TOML), apply dotted-key `overrides`, resolve paths against the file.
+
+    Overrides such as {"model.discount_rate": 0.1} change one run's settings
+    (the UI's custom-run form, `--set`); they are validated like the file, so
+    an unknown key is an error that names it, and relative paths among them
+    are relative to the config file, as in the file.
+    """
     data: dict[str, object] = {}
     base = Path.cwd()
     if config is not None:
@@ -329,17 +338,30 @@ def load_settings(config: Path | None = None, **overrides: object) -> Settings:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config}: not valid TOML: {exc}") from exc
         base = config.resolve().parent
-    data.update(overrides)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(
-            f"invalid settings{f' in {config}' if config else ''}: {problems}"
-        ) from exc
+        source = f" in {config}" if config else ""
+        source += f" with overrides {dict(overrides)}" if overrides else ""
+        raise ConfigError(f"invalid settings{source}: {problems}") from exc
     return settings.model_copy(update={"paths": settings.paths.resolved(base)})
+
+
+def _set_dotted(data: dict[str, object], dotted: str, value: object) -> None:
+    *sections, key = dotted.split(".")
+    node = data
+    for depth, section in enumerate(sections, start=1):
+        child = node.setdefault(section, {})
+        if not isinstance(child, dict):
+            where = ".".join(sections[:depth])
+            raise ConfigError(f"override {dotted!r}: {where!r} is not a settings section")
+        node = child
+    node[key] = value
 
 
 def settings_reference() -> str:

@@ -23,8 +23,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from customer_equity.settings import load_settings
 from flows import nightly as nightly_module
-from flows.nightly import resolve_settings
 
 PROGRESS_KEY = "backfill-progress"
 SUMMARY_KEY = "backfill-summary"
@@ -86,7 +86,7 @@ def backfill(
     logger = get_run_logger()
     dates = as_of_dates(start, end)
     # Fail on a bad config or override now, not once per date.
-    resolve_settings(config, overrides)
+    load_settings(config, overrides)
     logger.info(
         "backfill of %d as-of date(s) from %s to %s, oldest first",
         len(dates),

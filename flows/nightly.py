@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, runtime
-from pydantic import ValidationError
 
 from customer_equity.lake import clear_staging
-from customer_equity.settings import ConfigError, Settings, load_settings
+from customer_equity.settings import Settings, load_settings
 from customer_equity.warehouse import warehouse_lock
 from flows.artifacts import publish_run_artifacts
 from flows.tasks import (
@@ -40,38 +37,6 @@ def run_id() -> str:
     return str(runtime.flow_run.id or uuid.uuid4())
 
 
-def resolve_settings(config: str | None, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Settings from `config`, with dotted-key overrides such as {"model.discount_rate": 0.1}.
-
-    Overrides are applied to the loaded settings and validated like the file
-    (an unknown key is an error that names it); relative paths among them are
-    relative to the config file, as in the file.
-    """
-    settings = load_settings(Path(config) if config else None)
-    if not overrides:
-        return settings
-    data = settings.model_dump()
-    for dotted, value in overrides.items():
-        *sections, key = dotted.split(".")
-        node = data
-        for depth, section in enumerate(sections, start=1):
-            child = node.get(section)
-            if not isinstance(child, dict):
-                where = ".".join(sections[:depth])
-                raise ConfigError(f"override {dotted!r}: {where!r} is not a settings section")
-            node = child
-        node[key] = value
-    try:
-        updated = Settings.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid override(s) {dict(overrides)}: {problems}") from exc
-    base = Path(config).resolve().parent if config else Path.cwd()
-    return updated.model_copy(update={"paths": updated.paths.resolved(base)})
-
-
 @flow(name="nightly", log_prints=True)
 def nightly(
     as_of: date | None = None,
@@ -94,7 +59,7 @@ def nightly(
             {"model.discount_rate": 0.1}.
     """
     logger = get_run_logger()
-    settings: Settings = resolve_settings(config, overrides)
+    settings: Settings = load_settings(config, overrides)
     if overrides:
         logger.warning("settings overridden for this run: %s", overrides)
     if as_of is None:

@@ -40,7 +40,7 @@ from customer_equity.settings import ConfigError, load_settings
 from flows.artifacts import CHURN_EQUITY_KEY, DATA_QUALITY_KEY, PARTITIONS_KEY, STAGE_TIER_KEY
 from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
 from flows.deployments import BACKFILL, NIGHTLY, build_deployments, deploy
-from flows.nightly import as_of_for, resolve_settings
+from flows.nightly import as_of_for
 from tests.conftest import write_config
 
 BIN = Path(sys.executable).parent
@@ -94,14 +94,16 @@ def test_a_wrong_schedule_setting_is_named(tmp_path: Path, text: str, named: str
 
 def test_overrides_change_only_the_named_keys_and_unknown_ones_are_named(tmp_path: Path) -> None:
     config = write_config(tmp_path, "[model]\ndiscount_rate = 0.12\ntime_unit = 'days'\n")
-    settings = resolve_settings(str(config), {"model.discount_rate": 0.1, "paths.lake": "other"})
+    settings = load_settings(str(config), {"model.discount_rate": 0.1, "paths.lake": "other"})
     assert settings.model.discount_rate == 0.1
     assert settings.model.time_unit == "days"  # the rest of the section stays as in the file
     assert settings.paths.lake == tmp_path / "other"  # relative to the config file
     with pytest.raises(ConfigError, match=r"model\.discount_ratio"):
-        resolve_settings(str(config), {"model.discount_ratio": 0.1})
+        load_settings(str(config), {"model.discount_ratio": 0.1})
+    with pytest.raises(ConfigError, match="demo_as_of"):  # a value, not a section
+        load_settings(str(config), {"demo_as_of.year": 2020})
     with pytest.raises(ConfigError, match="not a settings section"):
-        resolve_settings(str(config), {"demo_as_of.year": 2020})
+        load_settings(str(config), {"model.time_unit.days": 1})
 
 
 def test_the_deployments_carry_schedule_concurrency_and_defaults(tmp_path: Path) -> None:
