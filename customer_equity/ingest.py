@@ -446,20 +446,27 @@ def ingest_file(
     rules = input_rules(con, kind, settings, now)
     schema = input_schema(kind, rules)
     raw, lines = read_extract(path, content, extract_format, schema)
+    rows_read = raw.height
     extract = canonical_frame(raw, lines, schema, extract_format, settings.quality.pii_columns)
+    # Frames of a large extract take gigabytes each: every one is dropped as soon
+    # as the next step has what it needs, so at most two are alive at a time.
+    del raw, lines
     staged = stage(con, kind, extract, extract_format.date_format)
     failures = quarantine_reasons(staged, schema)
     staged = staged.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
-    bad = staged.join(failures, on="index", how="inner")
-    good = staged.join(failures, on="index", how="anti")
-    business = [*schema.columns, EXTRA_ATTRIBUTES]
-    valid = row_identity(good.select(LINE, *business), schema)
-    quarantined = bad.select(LINE, "reason").join(
+    reasons = staged.select("index", LINE).join(failures, on="index", how="inner")
+    quarantined = reasons.select(LINE, "reason").join(
         extract.drop(EXTRA_ATTRIBUTES).select(
             LINE, pl.struct(pl.exclude(LINE)).struct.json_encode().alias("record")
         ),
         on=LINE,
     )
+    del extract
+    business = [*schema.columns, EXTRA_ATTRIBUTES]
+    good = staged.join(failures, on="index", how="anti").select(LINE, *business)
+    del staged
+    valid = row_identity(good, schema)
+    del good
     con.execute("begin transaction")
     try:
         before = table_counts(con, kind)
@@ -476,7 +483,7 @@ def ingest_file(
             file_name=path.name,
             file_sha256=sha256,
             status="loaded",
-            rows_read=raw.height,
+            rows_read=rows_read,
             rows_quarantined=quarantined.height,
             **counts,
         )

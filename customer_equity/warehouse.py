@@ -85,6 +85,10 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set preserve_insertion_order = false")
+    # DuckDB takes 80 % of RAM by default; the Polars frames of the same run need
+    # room too. Beyond the limit DuckDB spills to a folder beside the warehouse.
+    con.execute("set memory_limit = '4GB'")
+    con.execute("set temp_directory = $spill", {"spill": str(path.with_suffix(".spill"))})
     con.execute(sql_text("macros"))
     if not read_only:
         ensure_tables(con)

@@ -32,19 +32,10 @@ from customer_equity.lake import STAGING_DIR, read_partition, read_table
 from customer_equity.warehouse import WarehouseBusyError, warehouse_lock
 from flows.backfill import SUMMARY_KEY, BackfillError, as_of_dates, backfill
 from flows.nightly import nightly
+from tests.conftest import PUBLISHED_TABLES as TABLES
 from tests.conftest import write_config
 
 END = date(2025, 12, 31)
-TABLES = (
-    "customer_metrics",
-    "churn",
-    "cohort_retention",
-    "model_fit",
-    "customer_value",
-    "customer_tiers",
-    "customer_equity",
-    "data_quality",
-)
 
 
 @pytest.fixture(scope="module")
@@ -201,10 +192,9 @@ def wait_until_locked(warehouse: Path, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         try:
             with warehouse_lock(warehouse, wait_seconds=0):
-                pass
+                time.sleep(0.05)  # still free: the first run has not reached its lock yet
         except WarehouseBusyError:
             return
-        time.sleep(0.05)
     raise AssertionError("the first run never took the warehouse lock")
 
 

@@ -41,19 +41,10 @@ from flows.artifacts import CHURN_EQUITY_KEY, DATA_QUALITY_KEY, PARTITIONS_KEY, 
 from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
 from flows.deployments import BACKFILL, NIGHTLY, build_deployments, deploy
 from flows.nightly import as_of_for
+from tests.conftest import PUBLISHED_TABLES as TABLES
 from tests.conftest import write_config
 
 BIN = Path(sys.executable).parent
-TABLES = (
-    "customer_metrics",
-    "churn",
-    "cohort_retention",
-    "model_fit",
-    "customer_value",
-    "customer_tiers",
-    "customer_equity",
-    "data_quality",
-)
 CONFIG = "customer-equity.toml"  # what write_config writes
 REPORT_KEYS = {DATA_QUALITY_KEY, STAGE_TIER_KEY, CHURN_EQUITY_KEY, PARTITIONS_KEY}
 
