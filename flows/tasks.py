@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from customer_equity import lake, warehouse
 from customer_equity.faults import checkpoint
 from customer_equity.ingest import ingest_inbox
-from customer_equity.settings import EXTRACT_KINDS, Settings
+from customer_equity.settings import EXTRACT_KINDS, ExtractKind, Settings
 from schemas.inputs import input_schema
 from schemas.outputs import conform
 from transforms import outputs
@@ -50,20 +50,24 @@ def ingest_extracts(settings: Settings, run_id: str) -> list[dict[str, object]]:
     return rows
 
 
-def load_inputs(settings: Settings, as_of: date) -> outputs.Inputs:
-    """The warehouse tables as of D (point-in-time cut pushed into DuckDB)."""
-    date_column = {
-        "transactions": "transaction_date",
-        "customers": "created_date",
-        "wallets": "period_start",
-        "costs": "cost_date",
-    }
+DATE_COLUMN = {
+    "transactions": "transaction_date",
+    "customers": "created_date",
+    "wallets": "period_start",
+    "costs": "cost_date",
+}
+
+
+def load_tables(
+    settings: Settings, as_of: date, kinds: tuple[ExtractKind, ...] = EXTRACT_KINDS
+) -> dict[str, pl.LazyFrame]:
+    """Warehouse tables as of D, the point-in-time cut pushed into DuckDB."""
     con = warehouse.connect(settings.paths.warehouse)
     try:
         frames = {}
-        for kind in EXTRACT_KINDS:
+        for kind in kinds:
             columns = ", ".join(warehouse.quote(c) for c in input_schema(kind).columns)
-            column = warehouse.quote(date_column[kind])
+            column = warehouse.quote(DATE_COLUMN[kind])
             frames[kind] = (
                 con.sql(
                     f"select {columns} from {warehouse.quote(kind)} "
@@ -75,7 +79,12 @@ def load_inputs(settings: Settings, as_of: date) -> outputs.Inputs:
             )
     finally:
         con.close()
-    return outputs.Inputs(**frames)
+    return frames
+
+
+def load_inputs(settings: Settings, as_of: date) -> outputs.Inputs:
+    """All four extract tables as of D."""
+    return outputs.Inputs(**load_tables(settings, as_of))
 
 
 def publish(frame: pl.LazyFrame | pl.DataFrame, settings: Settings, table: str, as_of: date) -> str:
@@ -126,7 +135,8 @@ def build_value_tables(
     lake_root = settings.paths.lake
     metrics = lake.read_partition(lake_root, "customer_metrics", as_of).lazy()
     churn = lake.read_partition(lake_root, "churn", as_of).lazy()
-    customers = load_inputs(settings, as_of).customers
+    # Only the customer attributes: the transactions were already read by the metrics step.
+    customers = load_tables(settings, as_of, ("customers",))["customers"]
     fitted = outputs.PurchaseModels.from_record(models)
     value = outputs.customer_value(metrics, churn, fitted, settings).collect().lazy()
     tiers = outputs.customer_tiers(metrics, value, customers, settings).collect().lazy()

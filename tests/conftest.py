@@ -40,6 +40,15 @@ def write_config(root: Path, text: str = "") -> Path:
     return config
 
 
+def generated_project(root: Path, *, customers: int, seed: int, config: str = "") -> Path:
+    """A project folder with a settings file and generated extracts ending on AS_OF."""
+    from customer_equity.generate import generate_extracts
+
+    write_config(root, config)
+    generate_extracts(root / "inbox", customers=customers, seed=seed, end_date=AS_OF)
+    return root
+
+
 def write_extract(root: Path, kind: str, name: str, rows: list[dict[str, object]]) -> Path:
     """One CSV extract in the inbox of `root` (all values written as text)."""
     folder = root / "inbox" / kind

@@ -12,7 +12,6 @@ from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 import flows.nightly as nightly_module
-from customer_equity.generate import generate_extracts
 from customer_equity.lake import read_partition
 from flows import artifacts
 from flows.artifacts import (
@@ -28,7 +27,7 @@ from flows.artifacts import (
 )
 from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
 from flows.nightly import nightly
-from tests.conftest import settings_of, write_config
+from tests.conftest import generated_project, settings_of
 
 AS_OF = date(2025, 12, 31)
 
@@ -36,8 +35,7 @@ AS_OF = date(2025, 12, 31)
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Path:
     root = tmp_path_factory.mktemp("report")
-    write_config(root)
-    generate_extracts(root / "inbox", customers=150, seed=13, end_date=AS_OF)
+    generated_project(root, customers=150, seed=13)
     return root
 
 

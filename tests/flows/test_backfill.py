@@ -33,7 +33,7 @@ from customer_equity.warehouse import WarehouseBusyError, warehouse_lock
 from flows.backfill import SUMMARY_KEY, BackfillError, as_of_dates, backfill
 from flows.nightly import nightly
 from tests.conftest import PUBLISHED_TABLES as TABLES
-from tests.conftest import write_config
+from tests.conftest import generated_project, write_config
 
 END = date(2025, 12, 31)
 
@@ -41,8 +41,7 @@ END = date(2025, 12, 31)
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Path:
     root = tmp_path_factory.mktemp("backfill")
-    write_config(root)
-    generate_extracts(root / "inbox", customers=200, seed=21, end_date=END)
+    generated_project(root, customers=200, seed=21)
     return root
 
 
@@ -191,10 +190,14 @@ def wait_until_locked(warehouse: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
+            # Take and release at once: holding the probe would make the run under test
+            # (which does not wait) find the warehouse busy instead.
             with warehouse_lock(warehouse, wait_seconds=0):
-                time.sleep(0.05)  # still free: the first run has not reached its lock yet
+                probed_free = True
         except WarehouseBusyError:
             return
+        assert probed_free
+        time.sleep(0.05)
     raise AssertionError("the first run never took the warehouse lock")
 
 

@@ -34,7 +34,6 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from customer_equity.generate import generate_extracts
 from customer_equity.lake import read_partition
 from customer_equity.settings import ConfigError, load_settings
 from flows.artifacts import CHURN_EQUITY_KEY, DATA_QUALITY_KEY, PARTITIONS_KEY, STAGE_TIER_KEY
@@ -42,7 +41,7 @@ from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
 from flows.deployments import BACKFILL, NIGHTLY, build_deployments, deploy
 from flows.nightly import as_of_for
 from tests.conftest import PUBLISHED_TABLES as TABLES
-from tests.conftest import write_config
+from tests.conftest import generated_project, write_config
 
 BIN = Path(sys.executable).parent
 CONFIG = "customer-equity.toml"  # what write_config writes
@@ -199,8 +198,12 @@ def served_project(
 ) -> Iterator[Path]:
     """Generated extracts and `customer-equity serve --config …` registered with the server."""
     root = tmp_path_factory.mktemp("served")
-    write_config(root, '[schedule]\ntimezone = "Asia/Tokyo"\nlock_wait_seconds = 120\n')
-    generate_extracts(root / "inbox", customers=300, seed=3, end_date=date(2025, 12, 31))
+    generated_project(
+        root,
+        customers=300,
+        seed=3,
+        config='[schedule]\ntimezone = "Asia/Tokyo"\nlock_wait_seconds = 120\n',
+    )
     log = root / "serve.log"
     command = [str(BIN / "customer-equity"), "serve", "--config", str(root / CONFIG)]
     process = _start(command, server, log)

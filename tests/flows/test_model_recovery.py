@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from customer_equity.generate import generate_extracts
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
 from flows.tasks import load_inputs
-from tests.conftest import settings_of, write_config
+from tests.conftest import generated_project, settings_of
 from tests.transforms.test_probabilistic import bgnbd_log_likelihood, standard_errors
 from transforms.outputs import (
     customer_metrics,
@@ -37,8 +36,7 @@ AS_OF = date(2025, 12, 31)
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
     root: Path = tmp_path_factory.mktemp("recovery")
-    write_config(root, '[model]\ntime_unit = "days"\n')
-    generate_extracts(root / "inbox", customers=15_000, seed=5, end_date=AS_OF)
+    generated_project(root, customers=15_000, seed=5, config='[model]\ntime_unit = "days"\n')
     settings = settings_of(root)
     ingest_inbox(settings, "recovery")
     truth = json.loads((root / "inbox" / "generator_params.json").read_text())["bgnbd"]

@@ -9,10 +9,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from customer_equity.generate import generate_extracts
 from customer_equity.lake import read_table
 from flows.nightly import nightly
-from tests.conftest import write_config
+from tests.conftest import generated_project
 
 AS_OF = date(2025, 12, 31)
 SPEC_METRICS_COLUMNS = [
@@ -30,8 +29,7 @@ DATA_QUALITY_COLUMNS = [
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Path:
     root = tmp_path_factory.mktemp("nightly")
-    write_config(root)
-    generate_extracts(root / "inbox", customers=400, seed=7, end_date=AS_OF)
+    generated_project(root, customers=400, seed=7)
     return root
 
 

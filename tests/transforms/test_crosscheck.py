@@ -10,11 +10,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from customer_equity import warehouse
-from customer_equity.generate import generate_extracts
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
 from flows.tasks import load_inputs
-from tests.conftest import settings_of, write_config
+from tests.conftest import generated_project, settings_of
 from transforms.outputs import customer_metrics
 
 AS_OF_DATES = [date(2024, 6, 30), date(2025, 3, 15), date(2025, 10, 1), date(2025, 12, 31)]
@@ -23,8 +22,7 @@ AS_OF_DATES = [date(2024, 6, 30), date(2025, 3, 15), date(2025, 10, 1), date(202
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("crosscheck")
-    write_config(root)
-    generate_extracts(root / "inbox", customers=2500, seed=11, end_date=date(2025, 12, 31))
+    generated_project(root, customers=2500, seed=11)
     settings = settings_of(root)
     ingest_inbox(settings, "crosscheck")
     return settings
