@@ -686,7 +686,9 @@ def ingest_inbox(settings: Settings, run_id: str, now: datetime | None = None) -
     now = now or datetime.now(UTC)
     outcomes: list[FileOutcome] = []
     inbox = settings.paths.inbox
-    con = warehouse.connect(settings.paths.warehouse)
+    con = warehouse.connect(
+        settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
+    )
     try:
         for kind, path in discover_extracts(inbox):
             outcome = _ingest_one(con, kind, path, settings, run_id, now)

@@ -18,6 +18,7 @@ from typing import Annotated, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
+    ByteSize,
     ConfigDict,
     Field,
     ValidationError,
@@ -292,6 +293,21 @@ class Schedule(Strict):
         return value
 
 
+class Engine(Strict):
+    """How the run uses the machine: one memory budget that DuckDB and the batches follow."""
+
+    memory_limit: ByteSize = Field(
+        "4GiB",
+        validate_default=True,
+        description='memory budget of one run, e.g. "4GiB"; DuckDB spills beyond its share',
+    )
+
+    @property
+    def duckdb_memory_limit(self) -> str:
+        """DuckDB's share of the budget (it spills beyond it); the rest is for Polars batches."""
+        return f"{max(int(self.memory_limit) * 6 // 10 // 1024**2, 64)}MiB"
+
+
 class Settings(Strict):
     paths: Paths = Paths()
     extracts: Extracts = Extracts()
@@ -302,6 +318,7 @@ class Settings(Strict):
     value: Value = Value()
     tiers: Tiers = Tiers()
     schedule: Schedule = Schedule()
+    engine: Engine = Engine()
     demo_as_of: date = Field(
         default=date(2025, 12, 31), description="as-of date of the embedded sample data"
     )

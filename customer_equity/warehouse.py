@@ -80,14 +80,19 @@ def audit_table(kind: ExtractKind) -> str:
     return f"{kind}_replaced"
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file with its tables and parsing macros in place."""
+def connect(
+    path: Path, *, read_only: bool = False, memory_limit: str = "4GB"
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file with its tables and parsing macros in place.
+
+    `memory_limit` is DuckDB's share of the run's budget (`Engine.duckdb_memory_limit`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set preserve_insertion_order = false")
     # DuckDB takes 80 % of RAM by default; the Polars frames of the same run need
     # room too. Beyond the limit DuckDB spills to a folder beside the warehouse.
-    con.execute("set memory_limit = '4GB'")
+    con.execute("set memory_limit = $limit", {"limit": memory_limit})
     con.execute("set temp_directory = $spill", {"spill": str(path.with_suffix(".spill"))})
     con.execute(sql_text("macros"))
     if not read_only:

@@ -62,7 +62,9 @@ def load_tables(
     settings: Settings, as_of: date, kinds: tuple[ExtractKind, ...] = EXTRACT_KINDS
 ) -> dict[str, pl.LazyFrame]:
     """Warehouse tables as of D, the point-in-time cut pushed into DuckDB."""
-    con = warehouse.connect(settings.paths.warehouse)
+    con = warehouse.connect(
+        settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
+    )
     try:
         frames = {}
         for kind in kinds:
@@ -166,7 +168,9 @@ def write_model_calibration(settings: Settings, holdout_from: date, as_of: date)
 @task(name="data-quality", cache_policy=NO_CACHE)
 def write_data_quality(settings: Settings, run_id: str, as_of: date) -> str:
     """`data_quality`: the manifest rows of this run (SPEC §9)."""
-    con = warehouse.connect(settings.paths.warehouse)
+    con = warehouse.connect(
+        settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
+    )
     try:
         manifest = con.sql(
             "select run_id, extract_kind, file_name, file_sha256, status, rows_read, rows_loaded, "
