@@ -23,6 +23,7 @@ moves the estimates by < 2e-4: the raw-data summary matches as well.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -682,12 +683,13 @@ def test_model_fit_error_is_a_value_error_and_bad_input_is_not_a_fit_error() -> 
 
 
 def test_parameter_running_to_its_bound_is_reported_not_converged() -> None:
-    # Identical customers show no heterogeneity at all: the Gamma shape r runs to infinity
-    # and stops on its search bound, finite but flagged.
+    # Identical customers show no heterogeneity at all: the Gamma shape r (and with it the
+    # dropout shapes) runs to infinity and stops on a search bound, finite but flagged.
+    # Which parameter reaches its bound first depends on the floating-point path.
     fit = fit_bgnbd(np.full(100, 3.0), np.full(100, 20.0), np.full(100, 30.0))
     assert np.all(np.isfinite([fit.r, fit.alpha, fit.a, fit.b]))
     assert not fit.converged
-    assert "r at its search bound" in fit.message
+    assert re.search(r"\b(r|alpha|a|b) at its search bound", fit.message)
     assert np.all(np.isfinite(expected_purchases(fit, 10.0, [3.0], [20.0], [30.0])))
 
 
