@@ -62,6 +62,18 @@ class ModelFitError(ValueError):
     """
 
 
+class PredictionError(ModelFitError):
+    """A fitted model gives non-finite predictions (e.g. parameters at extreme values).
+
+    `model` is "bgnbd" (P(alive), expected purchases and everything after them
+    are unusable) or "gamma_gamma" (value per purchase and the CLV are).
+    """
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__(message)
+        self.model = model
+
+
 @dataclass(frozen=True, slots=True)
 class BgNbdFit:
     """BG/NBD maximum-likelihood estimates (FHL eq. 6) in the fit's time unit.
@@ -70,7 +82,9 @@ class BgNbdFit:
     a, b: Beta heterogeneity of the dropout probability p after each repeat purchase.
     `customers` counts the customers behind the fit; `converged` is False when
     the optimiser stopped early or a parameter sits on its search bound, which
-    `message` explains (the parameters are finite and usable either way).
+    `message` explains. The parameters are finite either way, but the pipeline
+    publishes no prediction from an unconverged fit: at a bound the predictions
+    are meaningless, and can be NaN.
     """
 
     r: float
@@ -407,18 +421,50 @@ def _maximise(
     parameters = np.exp(result.x)
     if not (np.all(np.isfinite(parameters)) and np.isfinite(value)):
         raise ModelFitError(f"no finite maximum-likelihood estimate found ({result.message})")
-    notes = [str(result.message)]
     at_bound = [
-        f"{name} at its search bound"
+        name
         for name, log_value in zip(names, result.x, strict=True)
         if log_value <= low + 1e-6 or log_value >= high - 1e-6
     ]
-    notes.extend(at_bound)
     steepest = float(np.max(np.abs(gradient)))
-    if steepest > _GRADIENT_TOLERANCE:
-        notes.append(f"gradient {steepest:.2g} above {_GRADIENT_TOLERANCE:g}")
     converged = not at_bound and steepest <= _GRADIENT_TOLERANCE
-    return tuple(float(value_) for value_ in parameters), -float(value), converged, "; ".join(notes)
+    message = _fit_message(str(result.message), at_bound=at_bound, steepest=steepest)
+    return tuple(float(value_) for value_ in parameters), -float(value), converged, message
+
+
+# How L-BFGS-B (scipy 1.17) says why it stopped, in words a reader of model_fit understands.
+# "ABNORMAL" is a line search that could not improve any further: at an optimum it
+# means machine precision was reached, which the gradient check then confirms.
+_OPTIMISER_STOPS = {
+    "CONVERGENCE: NORM OF PROJECTED GRADIENT": "the gradient vanished",
+    "CONVERGENCE: RELATIVE REDUCTION OF F": "the log-likelihood stopped improving",
+    "ABNORMAL": "the optimiser's line search could not improve further (machine precision)",
+    "STOP: TOTAL NO. OF ITERATIONS": "the optimiser reached its iteration limit",
+    "STOP: TOTAL NO. OF F,G EVALUATIONS": "the optimiser reached its evaluation limit",
+}
+
+
+def _fit_message(optimiser_message: str, *, at_bound: list[str], steepest: float) -> str:
+    """model_fit.message: converged or not, why, and how the optimiser stopped — in words.
+
+    Converged means a gradient of the mean log-likelihood (in log-parameters)
+    of at most `_GRADIENT_TOLERANCE` with every parameter strictly inside its
+    search bounds.
+    """
+    stop = next(
+        (
+            words
+            for prefix, words in _OPTIMISER_STOPS.items()
+            if optimiser_message.startswith(prefix)
+        ),
+        optimiser_message.strip() or "the optimiser gave no reason",
+    )
+    if not at_bound and steepest <= _GRADIENT_TOLERANCE:
+        return f"converged: largest gradient {steepest:.2g} ≤ {_GRADIENT_TOLERANCE:g} ({stop})"
+    problems = [f"{name} at its search bound" for name in at_bound]
+    if steepest > _GRADIENT_TOLERANCE:
+        problems.append(f"gradient {steepest:.2g} above {_GRADIENT_TOLERANCE:g}")
+    return f"not converged: {'; '.join(problems)} ({stop})"
 
 
 # --------------------------------------------------------------------------- predictions
@@ -639,8 +685,10 @@ def probabilistic_value(
     p_alive (FHL note 021), expected_purchases over `horizon_months` (FHL eq. 10),
     expected_value_per_purchase (GG note 025 eq. 5) and clv_probabilistic (as
     `discounted_value`); the last two are null without a Gamma-Gamma fit.
-    Missing inputs give nulls, never NaN. Collects `summary` (the maths is
-    numpy), does no I/O and leaves the input untouched.
+    Missing inputs give nulls, never NaN. A model whose prediction is not
+    finite for a customer with complete inputs raises `PredictionError`: a
+    column is published for everyone or for no one, never half. Collects
+    `summary` (the maths is numpy), does no I/O and leaves the input untouched.
     """
     frame = summary.select(
         "customer_id",
@@ -663,6 +711,18 @@ def probabilistic_value(
         discount = _monthly_discount_factors(horizon_months, discount_rate)
         columns["expected_value_per_purchase"] = value
         columns["clv_probabilistic"] = monthly.weighted_sum(discount) * value
+    _check_finite(
+        "bgnbd",
+        monthly.known,
+        p_alive=columns["p_alive"],
+        expected_purchases=columns["expected_purchases"],
+    )
+    _check_finite(
+        "gamma_gamma",
+        monthly.known & np.isfinite(spend),
+        expected_value_per_purchase=columns["expected_value_per_purchase"],
+        clv_probabilistic=columns["clv_probabilistic"],
+    )
     return (
         frame.select("customer_id")
         .with_columns(
@@ -675,8 +735,20 @@ def probabilistic_value(
     )
 
 
+def _check_finite(model: str, rows: NDArray[np.bool_], **columns: FloatArray | None) -> None:
+    """Raise `PredictionError` naming `model` if a column is not finite on `rows`."""
+    for name, values in columns.items():
+        bad = 0 if values is None else int(np.count_nonzero(~np.isfinite(values[rows])))
+        if bad:
+            raise PredictionError(
+                model,
+                f"{name} is not finite for {bad:,} of {int(rows.sum()):,} customers "
+                "at these parameters",
+            )
+
+
 def calibration_holdout_table(
-    fit: BgNbdFit,
+    fit: BgNbdFit | None,
     frequency: ArrayLike,
     recency: ArrayLike,
     age: ArrayLike,
@@ -693,17 +765,29 @@ def calibration_holdout_table(
     eq. (10), and compare means per calibration frequency x = 0, 1, …,
     `top_bucket`+ (the last bucket pools every x ≥ top_bucket). Columns:
     frequency_bucket ("0", …, "7+"), customers, actual_holdout_purchases and
-    predicted_holdout_purchases (both means per customer).
+    predicted_holdout_purchases (both means per customer). Without a usable
+    fit (`fit` None) the predictions are null and the actual side stands; a
+    fit whose predictions are not finite raises `PredictionError`.
     """
     x, t_x, age_ = _summary_arrays(frequency, recency, age, allow_missing=False)
     actual = _as_float_vector(holdout_purchases, "holdout_purchases")
     if actual.shape != x.shape:
         raise ValueError("holdout_purchases must have one value per customer")
-    predicted = expected_purchases(fit, holdout_length, x, t_x, age_)
+    if fit is None:
+        predicted = np.full(x.shape, np.nan)
+    else:
+        predicted = expected_purchases(fit, holdout_length, x, t_x, age_)
+        _check_finite("bgnbd", np.ones(x.shape, bool), predicted_holdout_purchases=predicted)
     bucket = np.minimum(x, top_bucket).astype(np.int64)
     labels = [str(k) for k in range(top_bucket)] + [f"{top_bucket}+"]
     return (
-        pl.DataFrame({"bucket": bucket, "actual": actual, "predicted": predicted})
+        pl.DataFrame(
+            {
+                "bucket": bucket,
+                "actual": actual,
+                "predicted": pl.Series(predicted, dtype=pl.Float64, nan_to_null=True),
+            }
+        )
         .group_by("bucket")
         .agg(
             pl.len().cast(pl.Int64).alias("customers"),
@@ -814,13 +898,19 @@ def _unique_rows(
 def _collapse_rows(
     columns: tuple[FloatArray, ...], counts: FloatArray
 ) -> tuple[tuple[FloatArray, ...], FloatArray]:
-    """Distinct rows with the customers behind each summed (rows of count 0 dropped)."""
+    """Distinct rows, sorted, with the customers behind each summed (rows of count 0 dropped).
+
+    Sorted, so the likelihood's sums run in one order whatever the order of the
+    input rows: shuffled input gives bit-identical estimates (counts are whole
+    numbers, so their sums are exact in any order).
+    """
     names = [f"column_{i}" for i in range(len(columns))]
     keep = counts > 0
     groups = (
         pl.DataFrame({name: column[keep] for name, column in zip(names, columns, strict=True)})
         .with_columns(pl.Series("customers", counts[keep]))
-        .group_by(names, maintain_order=True)
+        .group_by(names)
         .agg(pl.col("customers").sum())
+        .sort(names)
     )
     return tuple(groups[name].to_numpy() for name in names), groups["customers"].to_numpy()
