@@ -260,13 +260,14 @@ def _print_summary(result: dict[str, object], settings: Settings) -> None:
             if rate
             else "churn rate: no customer was active a year ago"
         )
-    for customers, clv, equity in duckdb.sql(
-        "select customers, clv_per_customer, customer_equity from read_parquet($path) "
-        "where group_by = 'base'",
+    for customers, clv, equity, years, source, reason in duckdb.sql(
+        "select customers, clv_per_customer, customer_equity, avg_lifetime_years, "
+        "lifetime_source, lifetime_reason from read_parquet($path) where group_by = 'base'",
         params={"path": partition("customer_equity")},
     ).fetchall():
         console.print(
-            f"customer equity: {equity:,.0f} ({customers:,} active customers × CLV {clv:,.2f})"
+            f"customer equity: {equity:,.0f} ({customers:,} active customers × CLV {clv:,.2f}; "
+            f"lifetime {years:.1f} years, {source}: {reason})"
         )
 
     console.print("\n[bold]outputs[/bold] (Hive-partitioned Parquet):")

@@ -146,6 +146,16 @@ class Lifecycle(Strict):
 
 
 class Model(Strict):
+    """The probabilistic method (SPEC §6): BG/NBD and Gamma-Gamma, discounted monthly.
+
+    clv_probabilistic = Σ_{m=1..horizon_months} E[purchases in month m] · E[value per
+    purchase] / (1 + i)^(m/12): a month is 365.25/12 days (30.44; 4.348 weeks) and its
+    purchases count at its end, at the annual rate i compounded to the month. lifetimes
+    (0.11) takes a month as 4.345 weeks (30.415 days), so its CLV over the same horizon is
+    lower by 0.056 % (CDNOW master cohort; 0.05-0.06 % on the CDNOW sample over 12 to 36
+    months); the fitted parameters and every other prediction agree to 1e-6.
+    """
+
     time_unit: Literal["days", "weeks"] = Field(
         "weeks", description="time unit of the BG/NBD fit (parameters are reported in it)"
     )
@@ -153,7 +163,7 @@ class Model(Strict):
         "margin", description="value per purchase for Gamma-Gamma and monetary_value"
     )
     horizon_months: Annotated[int, Field(gt=0, le=600)] = Field(
-        36, description="probabilistic CLV horizon, in monthly steps"
+        36, description="probabilistic CLV horizon, in months of 365.25/12 days (see above)"
     )
     discount_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         0.08, description="annual discount rate i of every CLV method (SPEC §6)"

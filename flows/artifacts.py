@@ -138,6 +138,8 @@ def churn_equity_markdown(lake_root: Path, as_of: date, currency: str) -> str:
             f"| customer equity (whole base) | {_money(row['customer_equity'], currency)} |",
             f"| customers valued | {row['customers']:,} |",
             f"| CLV per customer | {_money(row['clv_per_customer'], currency)} |",
+            f"| lifetime behind the equity | {_years(row['avg_lifetime_years'])} "
+            f"({row['lifetime_source']}: {row['lifetime_reason']}) |",
         ]
     if base_churn:
         row = base_churn[0]
@@ -180,6 +182,8 @@ def headline(lake_root: Path, as_of: date, currency: str) -> str:
             f"customer equity {_money(equity['customer_equity'][0], currency)} "
             f"over {equity['customers'][0]:,} customers"
         )
+        if equity["lifetime_source"][0] == "cap":
+            parts.append(f"lifetime capped at {_years(equity['avg_lifetime_years'][0])}")
     if churn.height:
         parts.append(f"churn rate {_share(churn['churn_rate'][0])}")
     return ", ".join(parts)

@@ -146,7 +146,7 @@ def build_value_tables(
         "customer_value": publish(value, settings, "customer_value", as_of),
         "customer_tiers": publish(tiers, settings, "customer_tiers", as_of),
         "customer_equity": publish(
-            outputs.customer_equity(value, metrics, tiers, settings),
+            outputs.customer_equity(value, metrics, tiers, churn, settings),
             settings,
             "customer_equity",
             as_of,
@@ -162,6 +162,11 @@ def write_model_calibration(settings: Settings, holdout_from: date, as_of: date)
     table = outputs.model_calibration(
         load_inputs(settings, as_of), holdout_from - timedelta(days=1), as_of, settings
     )
+    if table["predicted_holdout_purchases"].is_null().all():
+        get_run_logger().warning(
+            "model_calibration without predictions: %s",
+            table["message"][0] if table.height else "nobody bought before the holdout",
+        )
     return publish(table, settings, "model_calibration", as_of)
 
 

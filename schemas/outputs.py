@@ -61,8 +61,15 @@ CUSTOMER_METRICS = _table(
     {
         "customer_id": CUSTOMER_ID,
         "segment": _col(TEXT, "segment from the customers extract"),
-        "first_purchase_date": _col(DATE, "first day with a purchase (amount > 0)"),
-        "last_purchase_date": _col(DATE, "last day with a purchase up to D"),
+        "first_purchase_date": _col(
+            DATE, "first day with a purchase (amount ≥ 0: zero-value orders count, returns not)"
+        ),
+        "last_purchase_date": _col(DATE, "last day with a purchase (amount ≥ 0) up to D"),
+        "last_activity_date": _col(
+            DATE,
+            "the churn rule's last activity: last_purchase_date; for a customer known only "
+            "from returns (bought before the data starts), its last return",
+        ),
         "orders": _col(
             INT, "distinct transaction_id with amount > 0 in W", nullable=False, checks=NON_NEGATIVE
         ),
@@ -82,8 +89,14 @@ CUSTOMER_METRICS = _table(
         "purchase_share_clipped": _col(BOOL, "K was above 1 before clipping"),
         "annual_gross_margin": _col(FLOAT, "Q: gross margin in W, annualised like N"),
         "annual_contribution": _col(FLOAT, "Q − C: (gross margin − serve cost) annualised"),
-        "wallet_per_order": _col(FLOAT, "P: customer's total purchase per occasion"),
-        "annual_margin_pkmn": _col(FLOAT, "P·K·M·N (equals annual_gross_margin)"),
+        "wallet_per_order": _col(
+            FLOAT,
+            "P: customer's total purchase per occasion, all suppliers = avg_order_value / K "
+            "(unclipped); null without a wallet, with K = 0 or no order",
+        ),
+        "annual_margin_pkmn": _col(
+            FLOAT, "P·K·M·N: equals annual_gross_margin (to rounding) wherever P and M exist"
+        ),
         "estimated_annual_margin": _col(
             FLOAT, "potential customers: wallet × target K × segment M"
         ),
@@ -101,7 +114,9 @@ CUSTOMER_METRICS = _table(
         "age_days": _col(INT, "T: days from first purchase day to D", checks=NON_NEGATIVE),
         "monetary_value": _col(FLOAT, "mean margin (or revenue) of repeat purchase days"),
         "tenure_days": _col(INT, "days from first purchase to D, both included"),
-        "days_since_last_purchase": _col(INT, "D − last purchase day", checks=NON_NEGATIVE),
+        "days_since_last_purchase": _col(
+            INT, "D − last_activity_date (the last purchase day, see there)", checks=NON_NEGATIVE
+        ),
         "days_to_churn": _col(INT, "days left before the inactivity rule churns the customer"),
         "churned": _col(BOOL, "churned as of D (SPEC §4)", nullable=False),
         "p_alive": _col(FLOAT, "BG/NBD probability the customer is alive at D", checks=FRACTION),
@@ -109,7 +124,11 @@ CUSTOMER_METRICS = _table(
         "revenue_prior": _col(FLOAT, "revenue in the 180 days before those", nullable=False),
         "wallet_recent": _col(FLOAT, "customer's total business in the last 180 days"),
         "wallet_prior": _col(FLOAT, "customer's total business in the 180 days before"),
-        "is_prospect": _col(BOOL, "known but no purchase up to D", nullable=False),
+        "is_prospect": _col(
+            BOOL,
+            "known but no transaction up to D (a return alone is not a prospect)",
+            nullable=False,
+        ),
         "lifecycle_stage": _col(
             TEXT, "SPEC §5 stage", nullable=False, checks=[pa.Check.isin(STAGES)]
         ),
@@ -121,8 +140,12 @@ CUSTOMER_METRICS = _table(
         ),
         _rows("recency_within_age", pl.col("recency_days") <= pl.col("age_days")),
         _rows(
-            "prospect_has_no_purchase",
-            pl.col("is_prospect") == pl.col("first_purchase_date").is_null(),
+            "prospect_has_no_activity",
+            pl.col("is_prospect") == pl.col("last_activity_date").is_null(),
+        ),
+        _rows(
+            "last_purchase_is_last_activity",
+            pl.col("last_activity_date") == pl.col("last_purchase_date"),
         ),
         _rows(
             "prospect_stage",
@@ -218,7 +241,13 @@ CUSTOMER_VALUE = _table(
         "expected_lifetime_years": _col(
             FLOAT, "T = 1 / r, capped at max_lifetime_years", nullable=False, checks=NON_NEGATIVE
         ),
-        "lifetime_source": _col(TEXT, "which r was used and why", nullable=False),
+        "lifetime_source": _col(
+            TEXT,
+            "which r gave T: the customer's group's own (segment), the whole base's, or the cap",
+            nullable=False,
+            checks=[pa.Check.isin(["segment", "base", "cap"])],
+        ),
+        "lifetime_reason": _col(TEXT, "why that r, in words", nullable=False),
         "discount_rate": _col(FLOAT, "i, annual", nullable=False),
         "pvifa": _col(FLOAT, "(1 − (1 + i)^−T) / i", nullable=False),
         "clv_annuity": _col(FLOAT, "seed method: m · PVIFA(i, T) (prospects: less acquisition)"),
@@ -230,7 +259,11 @@ CUSTOMER_VALUE = _table(
             FLOAT, "BG/NBD purchases expected over the horizon", checks=NON_NEGATIVE
         ),
         "expected_value_per_purchase": _col(FLOAT, "Gamma-Gamma value of one purchase"),
-        "clv_probabilistic": _col(FLOAT, "discounted monthly sum over the horizon"),
+        "clv_probabilistic": _col(
+            FLOAT,
+            "Σ over months m = 1 … horizon of expected purchases × value per purchase / "
+            "(1 + i)^(m/12), months of 365.25/12 days counted at their end",
+        ),
         "horizon_months": _col(INT, "probabilistic horizon", nullable=False),
     },
     [],
@@ -274,8 +307,21 @@ CUSTOMER_EQUITY = _table(
         "group_by": _col(TEXT, "base, segment or value_tier", nullable=False),
         "group_value": _col(TEXT, "value of the grouping"),
         "customers": _col(INT, "active customers", nullable=False, checks=NON_NEGATIVE),
-        "churn_rate": _col(FLOAT, "r of the group", checks=FRACTION),
-        "avg_lifetime_years": _col(FLOAT, "T = 1 / r"),
+        "churn_rate": _col(
+            FLOAT,
+            "r used: base and segments their own r from `churn` (the same number), else the "
+            "base's or 1 / max_lifetime_years as lifetime_source says; value tiers (no history "
+            "a year ago) the mean r of their members' CLVs",
+            checks=FRACTION,
+        ),
+        "avg_lifetime_years": _col(FLOAT, "T = 1 / r, at most max_lifetime_years"),
+        "lifetime_source": _col(
+            TEXT,
+            "which r: the group's own (base, segment), the base's (base), the cap (cap), or "
+            "the members' mean (members)",
+            checks=[pa.Check.isin(["base", "segment", "cap", "members"])],
+        ),
+        "lifetime_reason": _col(TEXT, "why that r, in words"),
         "avg_annual_contribution": _col(FLOAT, "Q − C per active customer"),
         "discount_rate": _col(FLOAT, "i"),
         "pvifa": _col(FLOAT, "PVIFA(i, T)"),
@@ -317,9 +363,17 @@ MODEL_CALIBRATION = _table(
         ),
         "customers": _col(INT, "customers in the bucket", nullable=False),
         "actual_holdout_purchases": _col(FLOAT, "mean purchases observed in the holdout"),
-        "predicted_holdout_purchases": _col(FLOAT, "mean BG/NBD prediction"),
+        "predicted_holdout_purchases": _col(
+            FLOAT, "mean BG/NBD prediction; null without a usable fit (see message)"
+        ),
         "calibration_end": _col(DATE, "last day of the calibration period", nullable=False),
         "holdout_days": _col(INT, "length of the holdout period", nullable=False),
+        "message": _col(
+            TEXT,
+            "the calibration fit's message; why predictions are null when it was not fitted, "
+            "did not converge or predicted no finite value",
+            nullable=False,
+        ),
     },
     [],
     "BG/NBD calibration/holdout validation table (SPEC §6).",

@@ -6,28 +6,43 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from transforms.metrics import is_purchase
 from transforms.windows import days_between
 
 BASE_GROUP = "base"
 
 
+def last_activity(transactions: pl.LazyFrame) -> pl.LazyFrame:
+    """Per customer with a transaction: the day of the last activity, as the churn rule reads it.
+
+    That is the last purchase (amount ≥ 0, SPEC §4). A customer known only
+    from returns bought before the data starts, so it is a customer, not a
+    prospect; its last return is its last known activity. `transactions`
+    needs customer_id, transaction_date and amount.
+    """
+    day = pl.col("transaction_date")
+    return transactions.group_by("customer_id").agg(
+        pl.coalesce(day.filter(is_purchase()).max(), day.max()).alias("last_activity_date")
+    )
+
+
 def churn_status(
-    last_purchases: pl.LazyFrame, customers: pl.LazyFrame, as_of: date, churn_after_days: int
+    last_activities: pl.LazyFrame, customers: pl.LazyFrame, as_of: date, churn_after_days: int
 ) -> pl.LazyFrame:
     """Per customer: churned as of D, and days left before the inactivity rule would churn them.
 
-    `last_purchases` has customer_id, last_purchase_date (purchases dated ≤ D).
-    Churned = last purchase more than `churn_after_days` before D, or the
-    relationship closed on or before D. Customers without a purchase are not
-    churned (they are prospects).
+    `last_activities` has customer_id, last_activity_date (see `last_activity`,
+    dated ≤ D). Churned = last activity more than `churn_after_days` before D,
+    or the relationship closed on or before D. Customers without any
+    transaction are not churned (they are prospects).
     """
     closed = customers.filter(
         (pl.col("status") == "closed")
         & (pl.col("closed_date").is_null() | (pl.col("closed_date") <= as_of))
     ).select("customer_id", pl.lit(True).alias("closed"))
-    days_since = days_between(pl.col("last_purchase_date"), as_of)
+    days_since = days_between(pl.col("last_activity_date"), as_of)
     return (
-        last_purchases.select("customer_id", "last_purchase_date")
+        last_activities.select("customer_id", "last_activity_date")
         .join(closed, on="customer_id", how="full", coalesce=True)
         .with_columns(pl.col("closed").fill_null(False))
         .with_columns(
@@ -45,7 +60,7 @@ def average_lifetime_years(churn_rate: pl.Expr) -> pl.Expr:
 
 
 def churn_rates(
-    purchase_dates: pl.LazyFrame,
+    transactions: pl.LazyFrame,
     customers: pl.LazyFrame,
     as_of: date,
     churn_after_days: int,
@@ -54,17 +69,14 @@ def churn_rates(
     """Churn rate r over the year ending D, for the whole base and per group (SPEC §4).
 
     base = customers active (bought, not churned) at D − 365; lost = those of
-    them churned at D. `purchase_dates` has customer_id, transaction_date of
-    purchases dated ≤ D. Groups with an empty base get a null rate.
+    them churned at D, by the same rule as `churn_status`. `transactions` has
+    customer_id, transaction_date and amount of rows dated ≤ D. Groups with an
+    empty base get a null rate.
     """
     year_ago = as_of - timedelta(days=365)
 
     def status_at(day: date) -> pl.LazyFrame:
-        last = (
-            purchase_dates.filter(pl.col("transaction_date") <= day)
-            .group_by("customer_id")
-            .agg(pl.col("transaction_date").max().alias("last_purchase_date"))
-        )
+        last = last_activity(transactions.filter(pl.col("transaction_date") <= day))
         return churn_status(last, customers, day, churn_after_days).join(
             last.select("customer_id"), on="customer_id", how="semi"
         )

@@ -4,43 +4,81 @@
 average annual net contribution (Q − C) over its active customers; 4. CLV per
 customer = (Q − C) · PVIFA(i, T) and equity = CLV × active customers.
 The source assumes lost customers are replaced by new ones of the same volume.
+
+Which r (step 1):
+* the whole base and each segment: the group's own r from the `churn` table
+  (SPEC §4) — the same number as there — with the fallbacks of SPEC §6 (a
+  segment too small or without churn a year ago takes the base's r; T is
+  capped at max_lifetime_years); `lifetime_source` says which applied;
+* a value tier has no history a year ago (tiers are assigned as of D, and
+  every member is active by construction), so it has no §4 rate of its own:
+  its r is the mean of the r used for its active members' CLVs
+  (`lifetime_source` = `members`). A tier of one segment thus gets that
+  segment's r; a tier mixing segments gets the customer-weighted mix.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from customer_equity.settings import Value
 from transforms.money import money_mean, rate_mean
-from transforms.value import pvifa
+from transforms.value import base_lifetime, pvifa, with_group_lifetimes
+
+MEMBERS = "members"
 
 
-def customer_equity(valued: pl.LazyFrame, group_columns: dict[str, str]) -> pl.LazyFrame:
-    """One row per group value for the whole base and each `group_by -> column`.
+def customer_equity(
+    valued: pl.LazyFrame,
+    churn_table: pl.LazyFrame,
+    value: Value,
+    discount_rate: float,
+    *,
+    observed_groups: tuple[str, ...] = ("segment",),
+    member_groups: tuple[str, ...] = ("value_tier",),
+) -> pl.LazyFrame:
+    """One row per group value: the whole base, each `observed_groups` and `member_groups` column.
 
     `valued` is per customer with: churned, is_prospect, annual_contribution,
-    churn_rate and discount_rate (as used for that customer's CLV), and the
-    grouping columns. A group's r is the mean r of its active customers —
-    for a segment that is the segment's own (or fallback) r; for a value tier
-    it mixes the segments the tier holds.
+    churn_rate (the r of the customer's CLV, customer_value) and the grouping
+    columns. `churn_table` is the `churn` table of the same date; an observed
+    group must be one of its `group_by` values (or is unseen: base's r).
     """
     active = valued.filter(~pl.col("churned") & ~pl.col("is_prospect"))
-    groupings = {"base": pl.lit("all"), **{name: pl.col(c) for name, c in group_columns.items()}}
-    tables = [
-        active.group_by(
-            pl.lit(name).alias("group_by"), expr.cast(pl.String).alias("group_value")
-        ).agg(
-            pl.len().cast(pl.Int64).alias("customers"),
-            rate_mean(pl.col("churn_rate")).alias("churn_rate"),
-            money_mean(pl.col("annual_contribution")).alias("avg_annual_contribution"),
-            pl.col("discount_rate").first().alias("discount_rate"),
+    contribution = money_mean(pl.col("annual_contribution")).alias("avg_annual_contribution")
+
+    def per_group(name: str, key: pl.Expr, *extra: pl.Expr) -> pl.LazyFrame:
+        return active.group_by(
+            pl.lit(name).alias("group_by"), key.cast(pl.String).alias("group_value")
+        ).agg(pl.len().cast(pl.Int64).alias("customers"), contribution, *extra)
+
+    base = per_group("base", pl.lit("all")).join(base_lifetime(churn_table, value), how="cross")
+    observed = [
+        with_group_lifetimes(
+            per_group(column, pl.col(column)), "group_value", churn_table, value, column
         )
-        for name, expr in groupings.items()
+        for column in observed_groups
     ]
-    lifetime = 1.0 / pl.col("churn_rate")
+    members = [
+        per_group(
+            column, pl.col(column), rate_mean(pl.col("churn_rate")).alias("churn_rate")
+        ).with_columns(
+            (1.0 / pl.col("churn_rate")).alias("expected_lifetime_years"),
+            pl.lit(MEMBERS).alias("lifetime_source"),
+            pl.format(
+                "mean r of the {} customers' lifetime values (a tier has no history)",
+                "customers",
+            ).alias("lifetime_reason"),
+        )
+        for column in member_groups
+    ]
     return (
-        pl.concat(tables)
-        .with_columns(lifetime.alias("avg_lifetime_years"))
-        .with_columns(pvifa(pl.col("discount_rate"), pl.col("avg_lifetime_years")).alias("pvifa"))
+        pl.concat([base, *observed, *members], how="diagonal")
+        .rename({"expected_lifetime_years": "avg_lifetime_years"})
+        .with_columns(
+            pl.lit(discount_rate).alias("discount_rate"),
+            pvifa(discount_rate, pl.col("avg_lifetime_years")).alias("pvifa"),
+        )
         .with_columns(
             (pl.col("avg_annual_contribution") * pl.col("pvifa")).alias("clv_per_customer")
         )

@@ -21,7 +21,9 @@ def _pct(expr: pl.Expr) -> pl.Expr:
 def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
     """Adds `lifecycle_stage` and `stage_reason` (the rule that matched, with its figures).
 
-    Needs per customer: churned, is_prospect, tenure_days, purchase_share and
+    Needs per customer: churned, is_prospect, tenure_days (null: known only
+    from returns, see `transforms.churn.last_activity`), days_since_last_purchase
+    (of the last activity), purchase_share and
     the two decline halves: revenue_recent / revenue_prior (ours) and
     wallet_recent / wallet_prior (the customer's total business, null
     without a wallet).
@@ -51,6 +53,10 @@ def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
         .then(pl.lit("unknown (taken as stable)"))
         .otherwise(_pct(wallet_change)),
     )
+    # A customer known only from returns bought before the data starts: no first purchase
+    # (so no tenure) on record, its last return is its last activity.
+    returns_only = pl.col("tenure_days").is_null() & ~pl.col("is_prospect")
+    last_activity = pl.when(returns_only).then(pl.lit("return")).otherwise(pl.lit("purchase"))
     rules: list[tuple[str, pl.Expr, pl.Expr]] = [
         (
             "termination",
@@ -59,7 +65,9 @@ def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
             .then(pl.lit("termination: relationship closed"))
             .otherwise(
                 pl.format(
-                    "termination: last purchase {} days ago", pl.col("days_since_last_purchase")
+                    "termination: last {} {} days ago",
+                    last_activity,
+                    pl.col("days_since_last_purchase"),
                 )
             ),
         ),
@@ -96,7 +104,13 @@ def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
         pl.coalesce(_pct(pl.col("purchase_share")), pl.lit("unknown")),
         pl.coalesce(_pct(revenue_change), pl.lit("n/a")),
     )
+    returns_only_reason = pl.format(
+        "growth: known only from returns (bought before the data starts), last return {} days ago",
+        pl.col("days_since_last_purchase"),
+    )
     return frame.with_columns(
         stage.otherwise(pl.lit("growth")).alias("lifecycle_stage"),
-        reason.otherwise(growth_reason).alias("stage_reason"),
+        reason.otherwise(
+            pl.when(returns_only).then(returns_only_reason).otherwise(growth_reason)
+        ).alias("stage_reason"),
     )

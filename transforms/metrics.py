@@ -109,9 +109,16 @@ def window_metrics(transactions: pl.LazyFrame, window: Period) -> pl.LazyFrame:
 
 
 def annualised(metrics_frame: pl.LazyFrame, as_of: date, metrics: Metrics) -> pl.LazyFrame:
-    """tenure, purchase frequency N and the annualisation factor behind it (SPEC §3)."""
+    """tenure, purchase frequency N and the annualisation factor behind it (SPEC §3).
+
+    Without a first purchase on record (a customer known only from returns,
+    who bought before the data starts) the tenure is unknown but at least as
+    long as the data: the window is annualised as a whole.
+    """
     tenure = days_between(pl.col("first_purchase_date"), as_of) + 1
-    factor = annualisation_factor(tenure, metrics.window_days, metrics.frequency_floor_days)
+    factor = annualisation_factor(
+        tenure.fill_null(metrics.window_days), metrics.window_days, metrics.frequency_floor_days
+    )
     return metrics_frame.with_columns(
         tenure.alias("tenure_days"), factor.alias("annualisation_factor")
     ).with_columns(

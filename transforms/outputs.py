@@ -32,6 +32,7 @@ from transforms.probabilistic import (
     BgNbdFit,
     GammaGammaFit,
     ModelFitError,
+    PredictionError,
     calibration_holdout_table,
     fit_bgnbd,
     fit_gamma_gamma,
@@ -109,20 +110,18 @@ def customer_metrics(inputs: Inputs, as_of: date, settings: Settings) -> pl.Lazy
         )
         for name, period in (("recent", recent), ("prior", prior))
     ]
-    status = churn_rules.churn_status(
-        summary.select("customer_id", "last_purchase_date"),
-        data.customers,
-        as_of,
-        metrics.churn_after_days,
-    )
+    activity = churn_rules.last_activity(transactions)
+    status = churn_rules.churn_status(activity, data.customers, as_of, metrics.churn_after_days)
     frame = (
         everyone.join(data.customers.select("customer_id", "segment"), on="customer_id", how="left")
         .join(summary, on="customer_id", how="left")
+        .join(activity, on="customer_id", how="left")
         .join(window_metrics(transactions, window), on="customer_id", how="left")
         .with_columns(
             pl.col("orders").fill_null(0).cast(pl.Int64),
             *(pl.col(c).fill_null(0.0) for c in ("revenue", "cost", "gross_margin")),
-            pl.col("first_purchase_date").is_null().alias("is_prospect"),
+            # Known only from returns is a customer (it bought before the data), not a prospect.
+            pl.col("last_activity_date").is_null().alias("is_prospect"),
         )
         .pipe(annualised, as_of, metrics)
         .join(purchase_share(transactions, data.wallets, window), on="customer_id", how="left")
@@ -161,7 +160,7 @@ def churn(inputs: Inputs, as_of: date, settings: Settings) -> pl.LazyFrame:
     """`churn`: r and T = 1/r for the whole base and per segment, with the counts behind r."""
     data = inputs.as_of(as_of)
     return churn_rules.churn_rates(
-        purchase_dates(data.transactions),
+        data.transactions.select("customer_id", "transaction_date", "amount"),
         data.customers,
         as_of,
         settings.metrics.churn_after_days,
@@ -183,6 +182,9 @@ class PurchaseModels:
     time_unit: str
     bgnbd_error: str | None = None
     gamma_gamma_error: str | None = None
+    # Why a fitted model is not used for predictions (None: it is used).
+    bgnbd_unused: str | None = None
+    gamma_gamma_unused: str | None = None
 
     def to_record(self) -> dict[str, object]:
         """Plain values, small enough to pass between flow tasks."""
@@ -197,7 +199,17 @@ class PurchaseModels:
             time_unit=str(record["time_unit"]),
             bgnbd_error=record["bgnbd_error"],  # type: ignore[arg-type]
             gamma_gamma_error=record["gamma_gamma_error"],  # type: ignore[arg-type]
+            bgnbd_unused=record.get("bgnbd_unused"),  # type: ignore[arg-type]
+            gamma_gamma_unused=record.get("gamma_gamma_unused"),  # type: ignore[arg-type]
         )
+
+    @property
+    def usable_bgnbd(self) -> BgNbdFit | None:
+        return self.bgnbd if self.bgnbd_unused is None else None
+
+    @property
+    def usable_gamma_gamma(self) -> GammaGammaFit | None:
+        return self.gamma_gamma if self.gamma_gamma_unused is None else None
 
 
 DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
@@ -219,8 +231,13 @@ def fit_purchase_models(metrics: pl.DataFrame, settings: Settings) -> PurchaseMo
     """Fit BG/NBD on the repeat-purchase summary and Gamma-Gamma on repeat buyers (SPEC §6).
 
     A model that cannot be fitted (too few customers, nobody repeat-buying, no
-    finite optimum) is recorded with its reason; the probabilistic columns are
-    then null — never NaN — and the other CLV methods are unaffected.
+    finite optimum) is recorded with its reason. A fitted model that did not
+    converge (a parameter at its search bound, a gradient not small) or whose
+    predictions are not finite is recorded with its parameters but not used.
+    Its columns are then null for everyone — never NaN, never half a
+    prediction: without BG/NBD all four probabilistic columns, without
+    Gamma-Gamma the value per purchase and the CLV (P(alive) and expected
+    purchases stand alone). The other CLV methods are unaffected.
     """
     time_unit = settings.model.time_unit
     summary = repeat_purchase_summary_in_units(metrics.lazy(), time_unit).collect()
@@ -235,28 +252,65 @@ def fit_purchase_models(metrics: pl.DataFrame, settings: Settings) -> PurchaseMo
         gamma_gamma = fit_gamma_gamma(arrays[0], summary["monetary_value"].to_numpy())
     except ModelFitError as exc:
         gamma_gamma_error = str(exc)
-    return PurchaseModels(bgnbd, gamma_gamma, time_unit, bgnbd_error, gamma_gamma_error)
+    unused = {
+        "bgnbd": None if bgnbd is None or bgnbd.converged else "the fit did not converge",
+        "gamma_gamma": (
+            None if gamma_gamma is None or gamma_gamma.converged else "the fit did not converge"
+        ),
+    }
+    if bgnbd is not None and unused["bgnbd"] is None:
+        try:
+            probabilistic_value(
+                summary.lazy(),
+                bgnbd,
+                gamma_gamma if unused["gamma_gamma"] is None else None,
+                horizon_months=settings.model.horizon_months,
+                discount_rate=settings.model.discount_rate,
+                time_unit=time_unit,
+            )
+        except PredictionError as exc:
+            unused[exc.model] = str(exc)
+    return PurchaseModels(
+        bgnbd, gamma_gamma, time_unit, bgnbd_error, gamma_gamma_error, *unused.values()
+    )
+
+
+LEFT_NULL = {
+    "bgnbd": "every probabilistic column left null",
+    "gamma_gamma": "expected_value_per_purchase and clv_probabilistic left null",
+}
 
 
 def model_fit(models: PurchaseModels) -> pl.DataFrame:
-    """`model_fit`: one row per fitted parameter (or one row saying why a model is absent)."""
+    """`model_fit`: one row per fitted parameter (or one row saying why a model is absent).
+
+    The message says whether the fit converged, how the optimiser stopped, and —
+    for a model not used — which columns were left null and why.
+    """
     rows: list[dict[str, object]] = []
     fits = {
-        "bgnbd": (models.bgnbd, ("r", "alpha", "a", "b"), models.bgnbd_error),
-        "gamma_gamma": (models.gamma_gamma, ("p", "q", "v"), models.gamma_gamma_error),
+        "bgnbd": (models.bgnbd, ("r", "alpha", "a", "b"), models.bgnbd_error, models.bgnbd_unused),
+        "gamma_gamma": (
+            models.gamma_gamma,
+            ("p", "q", "v"),
+            models.gamma_gamma_error,
+            models.gamma_gamma_unused,
+        ),
     }
-    for model, (fit, names, error) in fits.items():
+    for model, (fit, names, error, unused) in fits.items():
         if fit is None:
             rows.append(
                 {"model": model, "parameter": "(not fitted)", "value": None,
                  "log_likelihood": None, "customers": 0, "converged": False,
-                 "time_unit": models.time_unit, "message": error}
+                 "time_unit": models.time_unit, "message": f"{error}: {LEFT_NULL[model]}"}
             )  # fmt: skip
             continue
+        message = fit.message if unused is None else f"{fit.message}; not used ({unused}): "
+        message += "" if unused is None else LEFT_NULL[model]
         rows.extend(
             {"model": model, "parameter": name, "value": float(getattr(fit, name)),
              "log_likelihood": fit.log_likelihood, "customers": fit.customers,
-             "converged": fit.converged, "time_unit": models.time_unit, "message": fit.message}
+             "converged": fit.converged, "time_unit": models.time_unit, "message": message}
             for name in names
         )  # fmt: skip
     return pl.DataFrame(rows, schema=MODEL_FIT_SCHEMA)
@@ -284,17 +338,22 @@ PROBABILISTIC_COLUMNS = {
 def probabilistic_columns(
     metrics: pl.LazyFrame, models: PurchaseModels, settings: Settings
 ) -> pl.LazyFrame:
-    """customer_id + P(alive), expected purchases/value and discounted CLV (null if unfitted)."""
-    if models.bgnbd is None:
+    """customer_id + P(alive), expected purchases/value and discounted CLV.
+
+    Null for everyone where the model behind a column is absent or not used
+    (see `fit_purchase_models`).
+    """
+    bgnbd = models.usable_bgnbd
+    if bgnbd is None:
         return metrics.select(
             "customer_id",
             *(pl.lit(None, dtype=t).alias(c) for c, t in PROBABILISTIC_COLUMNS.items()),
         )
-    summary = repeat_purchase_summary_in_units(metrics, models.time_unit)
+    # fit_purchase_models already predicted for this summary: this cannot raise PredictionError.
     return probabilistic_value(
-        summary,
-        models.bgnbd,
-        models.gamma_gamma,
+        repeat_purchase_summary_in_units(metrics, models.time_unit),
+        bgnbd,
+        models.usable_gamma_gamma,
         horizon_months=settings.model.horizon_months,
         discount_rate=settings.model.discount_rate,
         time_unit=models.time_unit,
@@ -349,21 +408,30 @@ def customer_tiers(
 
 
 def customer_equity(
-    value: pl.LazyFrame, metrics: pl.LazyFrame, tiers: pl.LazyFrame, settings: Settings
+    value: pl.LazyFrame,
+    metrics: pl.LazyFrame,
+    tiers: pl.LazyFrame,
+    churn_table: pl.LazyFrame,
+    settings: Settings,
 ) -> pl.LazyFrame:
-    """`customer_equity` per whole base, segment and value tier of the main rule set (SPEC §7)."""
+    """`customer_equity` per whole base, segment and value tier of the main rule set (SPEC §7).
+
+    Base and segments take their r from `churn_table` (the `churn` table of D).
+    """
     main_tiers = tiers.filter(pl.col("rule_set") == settings.tiers.rule_set).select(
         "customer_id", "value_tier"
     )
     valued = (
-        value.select("customer_id", "segment", "churn_rate", "discount_rate")
+        value.select("customer_id", "segment", "churn_rate")
         .join(
             metrics.select("customer_id", "churned", "is_prospect", "annual_contribution"),
             on="customer_id",
         )
         .join(main_tiers, on="customer_id", how="left")
     )
-    return equity_rules.customer_equity(valued, {"segment": "segment", "value_tier": "value_tier"})
+    return equity_rules.customer_equity(
+        valued, churn_table, settings.value, settings.model.discount_rate
+    )
 
 
 def model_calibration(
@@ -373,7 +441,10 @@ def model_calibration(
 
     The standard validation of SPEC §6: for every customer who bought by the
     cut-off, actual purchase days in (cut-off, D] against the model's
-    expectation, averaged per calibration repeat-purchase bucket.
+    expectation, averaged per calibration repeat-purchase bucket. An optional
+    diagnostic: when BG/NBD cannot be fitted on the calibration period, does
+    not converge or predicts no finite value, the actual side is still
+    published, the prediction is null and `message` says why.
     """
     time_unit = settings.model.time_unit
     calibration = customer_metrics(inputs, calibration_end, settings)
@@ -389,14 +460,19 @@ def model_calibration(
         pl.col("holdout_purchases").fill_null(0)
     )
     arrays = [observed[c].to_numpy() for c in ("repeat_purchases", "recency", "age")]
-    fit = fit_bgnbd(*arrays)
-    table = calibration_holdout_table(
-        fit,
-        *arrays,
-        holdout_days / DAYS_PER_UNIT[time_unit],
-        observed["holdout_purchases"].to_numpy(),
-    )
+    holdout = (holdout_days / DAYS_PER_UNIT[time_unit], observed["holdout_purchases"].to_numpy())
+    fit: BgNbdFit | None = None
+    try:
+        fit = fit_bgnbd(*arrays)
+        message = fit.message
+        if not fit.converged:
+            fit, message = None, f"BG/NBD not used: {message}"
+        table = calibration_holdout_table(fit, *arrays, *holdout)
+    except ModelFitError as exc:
+        message = f"BG/NBD not fitted on the calibration period: {exc}"
+        table = calibration_holdout_table(None, *arrays, *holdout)
     return table.rename({"frequency_bucket": "repeat_purchases_bucket"}).with_columns(
         pl.lit(calibration_end).alias("calibration_end"),
         pl.lit(holdout_days).cast(pl.Int64).alias("holdout_days"),
+        pl.lit(message).alias("message"),
     )

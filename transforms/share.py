@@ -87,19 +87,26 @@ def purchase_share(
 
 
 def contribution_identity(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """The source's Q = P·K·M·N for existing customers (SPEC §3).
+    """The source's Q = P·K·M·N for existing customers (SPEC §3), exact by construction.
 
-    P = the customer's total purchase per occasion across all suppliers
-    (annual wallet / N), so P·K·M·N equals the observed annual gross margin
-    whenever K, M and N are known; `annual_margin_pkmn` makes that visible.
+    K (our share, raw: the identity needs the unclipped value), M and N are
+    measured; P, the customer's total purchase per occasion across all
+    suppliers, is what makes our part of it, P·K, our revenue per order in W:
+    P = avg_order_value / K. P·K and N then describe the same period (W, or
+    the customer's tenure), so P·K·M·N = revenue/orders · margin/revenue ·
+    orders · annualisation = the annual gross margin, to rounding. (P from the
+    annual wallet over N mixed the wallet's own days with N's period and was
+    up to 92 % off for short tenures.) Null where P is undefined: no wallet,
+    K = 0, no order or no revenue in W.
     """
-    wallet_per_order = pl.when(pl.col("purchase_frequency") > 0).then(
-        pl.col("annual_wallet") / pl.col("purchase_frequency")
+    share = pl.col("purchase_share_raw")
+    wallet_per_order = pl.when((share > 0) & (pl.col("purchase_frequency") > 0)).then(
+        pl.col("avg_order_value") / share
     )
     return frame.with_columns(wallet_per_order.alias("wallet_per_order")).with_columns(
         (
             pl.col("wallet_per_order")
-            * pl.col("purchase_share_raw")
+            * share
             * pl.col("margin_rate")
             * pl.col("purchase_frequency")
         ).alias("annual_margin_pkmn")

@@ -47,6 +47,17 @@ summary as (
     group by customer_id
 ),
 
+-- The churn rule's last activity: the last purchase; for a customer known only from
+-- returns (it bought before the data starts), its last return.
+activity as (
+    select
+        customer_id,
+        coalesce(max(transaction_date) filter (where amount >= 0), max(transaction_date))
+            as last_activity_date
+    from tx
+    group by customer_id
+),
+
 monetary as (
     select
         p.customer_id,
@@ -147,7 +158,8 @@ measures as (
         s.age_days,
         m.monetary_value,
         date_diff('day', s.first_purchase_date, $as_of::date) + 1 as tenure_days,
-        date_diff('day', s.last_purchase_date, $as_of::date) as days_since_last_purchase,
+        a.last_activity_date,
+        date_diff('day', a.last_activity_date, $as_of::date) as days_since_last_purchase,
         coalesce(c.status = 'closed' and (c.closed_date is null or c.closed_date <= $as_of), false)
             as closed,
         coalesce(r.revenue, 0)::double as revenue_recent,
@@ -159,6 +171,7 @@ measures as (
         wl.wallet_prior::double as wallet_prior
     from universe as u
     left join summary as s using (customer_id)
+    left join activity as a using (customer_id)
     left join monetary as m using (customer_id)
     left join per_period as w on w.customer_id = u.customer_id and w.period = 'window'
     left join per_period as r on r.customer_id = u.customer_id and r.period = 'recent'
@@ -195,7 +208,7 @@ select
     churned,
     case
         when churned then 'termination'
-        when first_purchase_date is null then 'potential'
+        when last_activity_date is null then 'potential'
         when tenure_days <= $development_days then 'development'
         when revenue_change <= -$decline_drop
             and (wallet_change is null or wallet_change > revenue_change) then 'decline'

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_equity.ingest import ingest_inbox
-from customer_equity.settings import STAGES, Metrics, Settings, Tiers
+from customer_equity.settings import STAGES, Metrics, Settings, Tiers, Value
 from schemas.inputs import input_schema
 from tests.conftest import settings_of
 from tests.reliability.support import NOW, new_project
@@ -234,8 +234,18 @@ def test_tiers_do_not_depend_on_the_order_of_customers(
 def test_customer_equity_does_not_depend_on_the_order_of_customers(
     rows: list[tuple], rng: random.Random
 ) -> None:
-    groups = {"segment": "segment", "value_tier": "value_tier"}
-    equity = [customer_equity(frame.lazy(), groups).collect() for frame in _both_orders(rows, rng)]
+    churn = pl.LazyFrame(
+        {
+            "group_by": ["base", "segment", "segment"],
+            "group_value": ["all", "retail", "wholesale"],  # online: unseen a year ago
+            "customers_at_start": [90, 60, 30],
+            "churn_rate": [0.2, 0.25, 0.1],
+        }
+    )
+    equity = [
+        customer_equity(frame.lazy(), churn, Value(), 0.08).collect()
+        for frame in _both_orders(rows, rng)
+    ]
     assert equity[0].equals(equity[1])
 
 

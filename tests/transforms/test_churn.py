@@ -19,8 +19,8 @@ CUSTOMER_SCHEMA = {
     "status": pl.String,
     "closed_date": pl.Date,
 }
-LAST_SCHEMA = {"customer_id": pl.String, "last_purchase_date": pl.Date}
-PURCHASE_SCHEMA = {"customer_id": pl.String, "transaction_date": pl.Date}
+LAST_SCHEMA = {"customer_id": pl.String, "last_activity_date": pl.Date}
+PURCHASE_SCHEMA = {"customer_id": pl.String, "transaction_date": pl.Date, "amount": pl.Float64}
 
 
 def customers(*rows: tuple[str, str | None, str | None, date | None]) -> pl.LazyFrame:
@@ -29,7 +29,10 @@ def customers(*rows: tuple[str, str | None, str | None, date | None]) -> pl.Lazy
 
 
 def purchases(*rows: tuple[str, date]) -> pl.LazyFrame:
-    return frame([dict(zip(PURCHASE_SCHEMA, row, strict=True)) for row in rows], PURCHASE_SCHEMA)
+    """Purchases (amount 1.0) of (customer_id, transaction_date)."""
+    return frame(
+        [dict(zip(PURCHASE_SCHEMA, (*row, 1.0), strict=True)) for row in rows], PURCHASE_SCHEMA
+    )
 
 
 def last_purchases(*rows: tuple[str, date]) -> pl.LazyFrame:

@@ -141,7 +141,7 @@ def test_pkmn_equals_the_observed_annual_gross_margin() -> None:
     """D = 2025-12-31, W = calendar 2025, tenure > 1 year so N is not scaled.
 
     I: 2025-02-01 400/300, 2025-08-01 600/400 → revenue 1,000, margin 300,
-       M = 0.3, N = 2; wallet 2025 = 4,000 → K = 0.25, P = 4,000 / 2 = 2,000;
+       M = 0.3, N = 2; wallet 2025 = 4,000 → K = 0.25, P = AOV / K = 500 / 0.25 = 2,000;
        P·K·M·N = 2,000 · 0.25 · 0.3 · 2 = 300 = annual gross margin.
     J: same purchases, wallet 500 → raw K = 2 (clipped to 1): the identity uses
        the raw K, P = 500 / 2 = 250 → 250 · 2 · 0.3 · 2 = 300.
@@ -185,16 +185,64 @@ def test_pkmn_equals_the_observed_annual_gross_margin() -> None:
     assert z["annual_margin_pkmn"] is None
 
 
+def test_pkmn_holds_for_a_short_tenure_and_a_wallet_covering_part_of_w() -> None:
+    """Issue 9.3: P·K and N annualised over the same period, so P·K·M·N = Q exactly.
+
+    D = 2025-12-31, W = calendar 2025.
+    S: first purchase 2025-10-02 (tenure 91 days): 300/200 and 2025-11-15 200/100 →
+       revenue 500, margin 200, M = 0.4, N = 2 · 365/91 = 8.022, Q = 200 · 365/91 = 802.20;
+       wallet 2025 of 2,000 → K = 500 / 2,000 = 0.25. Our revenue per order is 250, so the
+       customer's purchase per occasion across suppliers is P = 250 / 0.25 = 1,000 and
+       P·K·M·N = 1,000 · 0.25 · 0.4 · 8.022 = 802.20. (P = annual wallet / N = 249.32 gave
+       200, 75 % short: the wallet was annualised over its 365 days, N over 91.)
+    U: tenure > 1 year, 2025-03-01 400/200 and 2025-09-01 100/50 → revenue 500, margin 250,
+       M = 0.5, N = 2, Q = 250; wallet 2025-07-01 … 12-31 (184 days) of 1,000 → K = 100 /
+       1,000 = 0.1 (only the September order is on the wallet's days); P = 250 / 0.1 = 2,500
+       and P·K·M·N = 2,500 · 0.1 · 0.5 · 2 = 250. (Before: P = 1,000 · 365/184 / 2 = 991.85
+       → 99.18.)
+    """
+    metrics = Metrics()
+    tx = costed_transactions(
+        transactions(
+            ("S1", "S", date(2025, 10, 2), 300.0, 200.0),
+            ("S2", "S", date(2025, 11, 15), 200.0, 100.0),
+            ("U0", "U", date(2024, 3, 1), 100.0, 50.0),
+            ("U1", "U", date(2025, 3, 1), 400.0, 200.0),
+            ("U2", "U", date(2025, 9, 1), 100.0, 50.0),
+        ),
+        metrics,
+    )
+    window = trailing(AS_OF, 365)
+    wallet = wallets(("S", YEAR_2025, 2000.0), ("U", (date(2025, 7, 1), YEAR_2025[1]), 1000.0))
+    first = tx.group_by("customer_id").agg(
+        pl.col("transaction_date").min().alias("first_purchase_date")
+    )
+    joined = (
+        first.join(window_metrics(tx, window), on="customer_id", how="left")
+        .pipe(annualised, AS_OF, metrics)
+        .join(purchase_share(tx, wallet, window), on="customer_id", how="left")
+    )
+    rows = _by_customer(contribution_identity(joined))
+    s, u = rows["S"], rows["U"]
+    assert s["annual_gross_margin"] == pytest.approx(200 * 365 / 91)
+    assert s["purchase_share"] == pytest.approx(0.25)
+    assert s["wallet_per_order"] == pytest.approx(1000.0)
+    assert s["annual_margin_pkmn"] == pytest.approx(200 * 365 / 91, rel=1e-12)
+    assert u["purchase_share"] == pytest.approx(0.1)
+    assert u["wallet_per_order"] == pytest.approx(2500.0)
+    assert u["annual_margin_pkmn"] == pytest.approx(250.0, rel=1e-12)
+
+
 def test_pkmn_is_null_without_a_wallet() -> None:
     rows = pl.LazyFrame(
         {
             "customer_id": ["X"],
             "purchase_frequency": [4.0],
-            "annual_wallet": [None],
+            "avg_order_value": [100.0],
             "purchase_share_raw": [None],
             "margin_rate": [0.25],
         },
-        schema_overrides={"annual_wallet": pl.Float64, "purchase_share_raw": pl.Float64},
+        schema_overrides={"purchase_share_raw": pl.Float64},
     )
     x = contribution_identity(rows).collect().row(0, named=True)
     assert x["wallet_per_order"] is None

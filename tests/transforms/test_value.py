@@ -110,3 +110,91 @@ def test_lifetime_values_per_customer() -> None:
     assert rows["cheap_prospect"]["worth_acquiring"] is False  # 39.9 − 60 < 0
     assert rows["cheap_prospect"]["lifetime_source"].startswith("base")  # segment unseen
     assert rows["active"]["worth_acquiring"] is None
+
+
+def test_lifetime_source_names_the_rate_actually_used() -> None:
+    """Issue 9.5: `segment`, `base` or `cap`, whichever gave r; the reason says why.
+
+    seen (150 of 500 at start lost 30): own r 0.2; small (5 at start): base r 0.25;
+    unseen (a segment nobody of whom was active a year ago): base r 0.25.
+    """
+    churn = _churn(
+        [("base", "all", 500, 0.25), ("segment", "seen", 150, 0.2), ("segment", "small", 5, 0.4)]
+    )
+    customers = pl.LazyFrame(
+        {
+            "customer_id": ["s", "m", "u"],
+            "segment": ["seen", "small", "unseen"],
+            "churned": [False] * 3,
+            "is_prospect": [False] * 3,
+            "annual_contribution": [100.0] * 3,
+            "estimated_annual_margin": [None] * 3,
+            "acquisition_cost": [None] * 3,
+        },
+        schema_overrides={"estimated_annual_margin": pl.Float64, "acquisition_cost": pl.Float64},
+    )
+    rows = {
+        row["customer_id"]: row
+        for row in lifetime_values(customers, churn, Value(), 0.08).collect().to_dicts()
+    }
+    assert [(rows[c]["lifetime_source"], rows[c]["churn_rate"]) for c in "smu"] == [
+        ("segment", 0.2),
+        ("base", 0.25),
+        ("base", 0.25),
+    ]
+    assert "5 customers" in rows["m"]["lifetime_reason"]
+    assert "a year ago" in rows["u"]["lifetime_reason"]
+
+
+def test_nobody_active_a_year_ago_is_the_cap_not_the_base() -> None:
+    """CDNOW as of 1997-09-30: the base rate is null (no one to lose); T = the 20-year cap.
+
+    Every customer's segment is unseen a year ago, and the base cannot stand in:
+    the source is `cap`, never "base (group unseen a year ago)".
+    """
+    churn = _churn([("base", "all", 0, None)])
+    customers = pl.LazyFrame(
+        {
+            "customer_id": ["a", "b"],
+            "segment": [None, "x"],
+            "churned": [False, False],
+            "is_prospect": [False, False],
+            "annual_contribution": [100.0, 50.0],
+            "estimated_annual_margin": [None, None],
+            "acquisition_cost": [None, None],
+        },
+        schema_overrides={
+            "segment": pl.String,
+            "estimated_annual_margin": pl.Float64,
+            "acquisition_cost": pl.Float64,
+        },
+    )
+    rows = lifetime_values(customers, churn, Value(max_lifetime_years=20), 0.08).collect()
+    assert rows["lifetime_source"].to_list() == ["cap", "cap"]
+    assert rows["expected_lifetime_years"].to_list() == [20.0, 20.0]
+    assert all("max_lifetime_years" in reason for reason in rows["lifetime_reason"])
+
+
+def test_every_seed_method_is_null_together_for_a_prospect_without_an_estimate() -> None:
+    """Issue 9.6: a prospect without a wallet has no estimate: annuity, year-by-year and
+    retention CLV are all null (the year-by-year sum used to read 0.0)."""
+    churn = _churn([("base", "all", 100, 0.2)])
+    customers = pl.LazyFrame(
+        {
+            "customer_id": ["p"],
+            "segment": ["x"],
+            "churned": [False],
+            "is_prospect": [True],
+            "annual_contribution": [None],
+            "estimated_annual_margin": [None],
+            "acquisition_cost": [None],
+        },
+        schema_overrides={
+            "annual_contribution": pl.Float64,
+            "estimated_annual_margin": pl.Float64,
+            "acquisition_cost": pl.Float64,
+        },
+    )
+    (row,) = lifetime_values(customers, churn, Value(), 0.08).collect().to_dicts()
+    assert (row["clv_annuity"], row["clv_projection"], row["clv_retention"]) == (None, None, None)
+    assert row["worth_acquiring"] is None
