@@ -36,6 +36,7 @@ from transforms.probabilistic import (
     calibration_holdout_table,
     fit_bgnbd,
     fit_gamma_gamma,
+    p_alive,
     probabilistic_value,
 )
 from transforms.profit import profit_decomposition
@@ -361,11 +362,31 @@ def probabilistic_columns(
 
 
 def with_p_alive(metrics: pl.LazyFrame, models: PurchaseModels, settings: Settings) -> pl.LazyFrame:
-    """customer_metrics with `p_alive` from the fitted BG/NBD (null for prospects)."""
-    p_alive = probabilistic_columns(metrics, models, settings).select("customer_id", "p_alive")
+    """customer_metrics with `p_alive` from the fitted BG/NBD (null for prospects).
+
+    P(alive) is closed-form (FHL note 021): the horizon's predictions, which
+    `fit_purchase_models` has already checked, are not needed for it. Null for
+    everyone when the BG/NBD fit is absent or not used, as in customer_value.
+    """
+    bgnbd = models.usable_bgnbd
+    summary = repeat_purchase_summary_in_units(metrics, models.time_unit).collect()
+    column = (
+        pl.Series(
+            "p_alive",
+            p_alive(bgnbd, *(summary[c] for c in ("repeat_purchases", "recency", "age"))),
+            dtype=pl.Float64,
+            nan_to_null=True,
+        )
+        if bgnbd is not None
+        else pl.lit(None, dtype=pl.Float64).alias("p_alive")
+    )
     return (
         metrics.drop("p_alive")
-        .join(p_alive, on="customer_id", how="left")
+        .join(
+            summary.select("customer_id").with_columns(column).lazy(),
+            on="customer_id",
+            how="left",
+        )
         .select(columns_of("customer_metrics"))
     )
 

@@ -438,7 +438,7 @@ def _maximise(
 _OPTIMISER_STOPS = {
     "CONVERGENCE: NORM OF PROJECTED GRADIENT": "the gradient vanished",
     "CONVERGENCE: RELATIVE REDUCTION OF F": "the log-likelihood stopped improving",
-    "ABNORMAL": "the optimiser's line search could not improve further (machine precision)",
+    "ABNORMAL": "the line search found no further improvement at machine precision",
     "STOP: TOTAL NO. OF ITERATIONS": "the optimiser reached its iteration limit",
     "STOP: TOTAL NO. OF F,G EVALUATIONS": "the optimiser reached its evaluation limit",
 }

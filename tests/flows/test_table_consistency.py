@@ -166,3 +166,21 @@ def test_probabilistic_columns_come_from_a_usable_fit_or_are_all_null(
             assert nulls in ({0}, {buyers.height}), (as_of, group, nulls)
         if buyers["p_alive"].null_count():
             assert buyers["clv_probabilistic"].null_count() == buyers.height, as_of
+
+
+def test_p_alive_is_the_same_in_customer_metrics_and_customer_value(
+    tables: dict[date, dict[str, pl.DataFrame]],
+) -> None:
+    """customer_metrics takes P(alive) in closed form, customer_value with the predictions."""
+    published = 0
+    for as_of, frames in tables.items():
+        both = (
+            frames["customer_metrics"]
+            .select("customer_id", "p_alive")
+            .join(frames["customer_value"].select("customer_id", "p_alive"), on="customer_id")
+        )
+        assert both.height == frames["customer_metrics"].height, as_of
+        assert both["p_alive"].null_count() == both["p_alive_right"].null_count(), as_of
+        assert (both["p_alive"] == both["p_alive_right"]).all(), as_of
+        published += both["p_alive"].is_not_null().sum()
+    assert published > 1000
