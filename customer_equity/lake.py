@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -60,14 +61,37 @@ def write_partition(frame: pl.DataFrame, lake: Path, table: str, as_of: date) ->
     The partition key lives in the folder name only (readers derive it with
     hive partitioning); money columns are DOUBLE, dates DATE.
     """
-    final = partition_dir(lake, table, as_of)
-    staging = lake / STAGING_DIR / f"{table}-{as_of.isoformat()}-{uuid.uuid4().hex}"
-    staging.mkdir(parents=True)
+    staging = _new_staging(lake, table, as_of)
     # A new file name per write: a reader that listed the old partition then finds
     # nothing (and retries) instead of mixing the old footer with new pages.
     frame.drop(PARTITION_KEY, strict=False).write_parquet(
         staging / f"part-{uuid.uuid4().hex}.parquet", compression="zstd", statistics=True
     )
+    return _swap_in(staging, lake, table, as_of)
+
+
+def publish_partition(lake: Path, table: str, as_of: date, fill: Callable[[Path], object]) -> Path:
+    """Replace the `as_of` partition of `table` with the Parquet files `fill` puts in a folder.
+
+    `fill` writes or moves the files (e.g. the per-bucket parts of one table)
+    into the staging folder it is given; the partition then holds them all
+    or, until the swap, none of them.
+    """
+    staging = _new_staging(lake, table, as_of)
+    fill(staging)
+    return _swap_in(staging, lake, table, as_of)
+
+
+def _new_staging(lake: Path, table: str, as_of: date) -> Path:
+    partition_dir(lake, table, as_of)  # the table name check
+    staging = lake / STAGING_DIR / f"{table}-{as_of.isoformat()}-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _swap_in(staging: Path, lake: Path, table: str, as_of: date) -> Path:
+    """Make the staged folder the partition in one atomic step (see the module doc)."""
+    final = partition_dir(lake, table, as_of)
     _fsync_dir(staging)
     checkpoint("lake-before-swap", table)
     final.parent.mkdir(parents=True, exist_ok=True)

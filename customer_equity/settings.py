@@ -303,6 +303,11 @@ class Schedule(Strict):
         return value
 
 
+# Peak memory of the bucket step per transaction of the bucket (measured by
+# bench/bench_pipeline.py; see README "Scale").
+BYTES_PER_BUCKET_TRANSACTION = 1_000
+
+
 class Engine(Strict):
     """How the run uses the machine: one memory budget that DuckDB and the batches follow."""
 
@@ -311,6 +316,48 @@ class Engine(Strict):
         validate_default=True,
         description='memory budget of one run, e.g. "4GiB"; DuckDB spills beyond its share',
     )
+
+    buckets: Annotated[int, Field(ge=0)] = Field(
+        0,
+        description="customer-hash buckets the transforms run in; 0: enough to fit the budget",
+    )
+    bucket_storage: str | None = Field(
+        None,
+        description="folder or fsspec URL (s3://…) for each run's bucket files; "
+        "default: beside the warehouse",
+    )
+    storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="fsspec options of bucket_storage, e.g. endpoint_url (secrets: environment)",
+    )
+    executor: Literal["local", "dask"] = Field(
+        "local",
+        description="where bucket steps run: this process, one bucket at a time, or Dask",
+    )
+    scheduler_address: str | None = Field(
+        None,
+        description='dask: an existing cluster (e.g. "tcp://10.0.0.5:8786"); none: a local one',
+    )
+    dask_workers: Annotated[int, Field(ge=1)] = Field(
+        2, description="dask without scheduler_address: worker processes of the local cluster"
+    )
+
+    @property
+    def concurrent_buckets(self) -> int:
+        """Buckets in memory at once on this machine: one, or one per local Dask worker.
+
+        Workers of an existing cluster have memory of their own: the budget is per worker.
+        """
+        local_cluster = self.executor == "dask" and self.scheduler_address is None
+        return self.dask_workers if local_cluster else 1
+
+    @property
+    def transactions_per_bucket(self) -> int:
+        """Transactions one bucket may hold: the bucket step's peak is about
+        BYTES_PER_BUCKET_TRANSACTION per transaction, and the buckets in memory at
+        once share half the budget."""
+        share = int(self.memory_limit) // 2 // self.concurrent_buckets
+        return max(share // BYTES_PER_BUCKET_TRANSACTION, 10_000)
 
     @property
     def duckdb_memory_limit(self) -> str:
@@ -376,7 +423,11 @@ def load_settings(
         source = f" in {config}" if config else ""
         source += f" with overrides {dict(overrides)}" if overrides else ""
         raise ConfigError(f"invalid settings{source}: {problems}") from exc
-    return settings.model_copy(update={"paths": settings.paths.resolved(base)})
+    engine = settings.engine
+    if engine.bucket_storage is not None and "://" not in engine.bucket_storage:
+        local = str((base / engine.bucket_storage).resolve())
+        engine = engine.model_copy(update={"bucket_storage": local})
+    return settings.model_copy(update={"paths": settings.paths.resolved(base), "engine": engine})
 
 
 def _set_dotted(data: dict[str, object], dotted: str, value: object) -> None:

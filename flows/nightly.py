@@ -7,18 +7,28 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger, runtime
+from prefect import Task, flow, get_run_logger, runtime, unmapped
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from customer_equity.buckets import BucketLayout, remove_stale_runs
 from customer_equity.lake import clear_staging
-from customer_equity.settings import Settings, load_settings
+from customer_equity.settings import Engine, Settings, load_settings
 from customer_equity.warehouse import warehouse_lock
 from flows.artifacts import publish_run_artifacts
 from flows.tasks import (
-    build_customer_tables,
-    build_value_tables,
+    calibration_bucket,
+    holdout_cut_off,
     ingest_extracts,
+    measure_bucket,
+    publish_tables,
+    reduce_customer_equity,
+    reduce_group_facts,
+    reduce_model_calibration,
+    reduce_tier_cutoffs,
+    snapshot_buckets,
+    tier_bucket,
+    value_bucket,
     write_data_quality,
-    write_model_calibration,
 )
 
 
@@ -35,6 +45,67 @@ def as_of_for(scheduled: datetime, timezone: str) -> date:
 
 def run_id() -> str:
     return str(runtime.flow_run.id or uuid.uuid4())
+
+
+def each_bucket(step: Task[..., None], layout: BucketLayout, **arguments: Any) -> None:
+    """Run a bucket step for every bucket on the flow's task runner, and wait for all."""
+    futures = step.map(
+        **{name: unmapped(value) for name, value in arguments.items()},
+        layout=unmapped(layout),
+        bucket=range(layout.buckets),
+    )
+    futures.result()
+
+
+def bucket_task_runner(engine: Engine) -> TaskRunner[Any]:
+    """Where the bucket steps run (`[engine] executor`).
+
+    local: this process, one bucket at a time (a bucket step's memory is sized to
+    the run's budget, and Polars already uses every core inside one step).
+    dask: Prefect's DaskTaskRunner on the cluster at `scheduler_address`, or on
+    a local cluster of `dask_workers` single-threaded worker processes.
+    """
+    if engine.executor == "local":
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    if engine.scheduler_address:
+        return DaskTaskRunner(address=engine.scheduler_address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": engine.dask_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        },
+    )
+
+
+@flow(name="bucket-tables")
+def bucket_tables(settings: Settings, as_of: date, layout: BucketLayout) -> None:
+    """Every output table of D from the bucket files: map steps per bucket, reductions between.
+
+    Runs as a subflow so that its task runner can follow `[engine] executor`;
+    the reductions run here, beside the warehouse, and read only small partials.
+    """
+    each_bucket(measure_bucket, layout, settings=settings, as_of=as_of)
+    reduce_group_facts(settings, as_of, layout)
+    each_bucket(value_bucket, layout, settings=settings, as_of=as_of)
+    reduce_tier_cutoffs(settings, layout)
+    each_bucket(tier_bucket, layout, settings=settings)
+    reduce_customer_equity(settings, layout)
+
+
+@flow(name="holdout-check")
+def holdout_check(
+    settings: Settings, as_of: date, layout: BucketLayout, calibration_end: date
+) -> None:
+    """`model_calibration`: BG/NBD fitted up to `calibration_end`, predicted up to D (SPEC §6)."""
+    each_bucket(
+        calibration_bucket, layout, settings=settings, calibration_end=calibration_end, as_of=as_of
+    )
+    reduce_model_calibration(settings, calibration_end, as_of, layout)
 
 
 @flow(name="nightly", log_prints=True)
@@ -84,21 +155,24 @@ def nightly(
     # backfill date and a hand-started CLI run never interleave their writes.
     with warehouse_lock(settings.paths.warehouse, wait_seconds=lock_wait_seconds):
         clear_staging(settings.paths.lake)
+        remove_stale_runs(settings)
         current_run = run_id()
         files = ingest_extracts(settings, current_run)
-        measured = build_customer_tables(settings, as_of)
-        valued = build_value_tables(settings, as_of, measured["models"])
+        layout = snapshot_buckets(settings, as_of, current_run)
+        bucket_tables.with_options(task_runner=bucket_task_runner(settings.engine))(
+            settings, as_of, layout
+        )
         warnings: list[str] = []
         if holdout_from:
             # An optional diagnostic: whatever happens in it, the run and data_quality go on.
-            calibration = write_model_calibration(settings, holdout_from, as_of, return_state=True)
-            if calibration.is_completed():
-                valued["model_calibration"] = calibration.result()
-            else:
-                warnings.append(f"model_calibration not written: {calibration.message}")
+            check = holdout_check.with_options(task_runner=bucket_task_runner(settings.engine))(
+                settings, as_of, layout, holdout_cut_off(holdout_from, as_of), return_state=True
+            )
+            if not check.is_completed():
+                warnings.append(f"model_calibration not written: {check.message}")
                 logger.warning("%s", warnings[-1])
-        quality = write_data_quality(settings, current_run, as_of)
-    tables = {**measured["paths"], **valued, "data_quality": quality}
+        write_data_quality(settings, current_run, layout)
+        tables = publish_tables(settings, as_of, layout)
     result: dict[str, object] = {
         "as_of": as_of.isoformat(),
         "run_id": current_run,

@@ -1,14 +1,18 @@
 """Prefect tasks: the I/O around the pure transforms.
 
-Tasks pass settings, dates and table names, never frames; each opens its own
-DuckDB connection. Business steps are not cached: a backfill after a
-correction must recompute, and hashing inputs would cost more than the work.
-Tasks carry no tags: in Prefect 3.9 every tagged task run asks the server for a
-concurrency slot, which cost up to 2 s per task on the SQLite server.
+Tasks pass settings, dates, bucket numbers and the run's `BucketLayout` (a
+folder and two numbers), never frames: each bucket step reads its bucket's
+files and writes its results beside them (`customer_equity.buckets`), so a
+step's memory is one bucket's, whatever the history. Business steps are not
+cached: a backfill after a correction must recompute, and hashing inputs would
+cost more than the work. Tasks carry no tags: in Prefect 3.9 every tagged task
+run asks the server for a concurrency slot, which cost up to 2 s per task.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,13 +20,13 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from customer_equity import lake, warehouse
+from customer_equity import buckets, lake, warehouse
+from customer_equity.buckets import BucketLayout
 from customer_equity.faults import checkpoint
 from customer_equity.ingest import ingest_inbox
-from customer_equity.settings import EXTRACT_KINDS, ExtractKind, Settings
-from schemas.inputs import input_schema
-from schemas.outputs import conform
+from customer_equity.settings import Settings
 from transforms import outputs
+from transforms.models import PurchaseModels, model_calibration, model_fit
 
 
 @task(name="ingest-extracts", cache_policy=NO_CACHE)
@@ -50,128 +54,186 @@ def ingest_extracts(settings: Settings, run_id: str) -> list[dict[str, object]]:
     return rows
 
 
-DATE_COLUMN = {
-    "transactions": "transaction_date",
-    "customers": "created_date",
-    "wallets": "period_start",
-    "costs": "cost_date",
-}
-
-
-def load_tables(
-    settings: Settings, as_of: date, kinds: tuple[ExtractKind, ...] = EXTRACT_KINDS
-) -> dict[str, pl.LazyFrame]:
-    """Warehouse tables as of D, the point-in-time cut pushed into DuckDB."""
-    con = warehouse.connect(
-        settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
+@task(name="snapshot-buckets", cache_policy=NO_CACHE)
+def snapshot_buckets(settings: Settings, as_of: date, run_id: str) -> BucketLayout:
+    """Write the point-in-time inputs of D from the warehouse, split into customer buckets."""
+    layout = buckets.snapshot(settings, as_of, run_id)
+    get_run_logger().info(
+        "%s transactions up to %s in %d customer bucket(s)",
+        f"{layout.transactions:,}",
+        as_of.isoformat(),
+        layout.buckets,
     )
-    try:
-        frames = {}
-        for kind in kinds:
-            columns = ", ".join(warehouse.quote(c) for c in input_schema(kind).columns)
-            column = warehouse.quote(DATE_COLUMN[kind])
-            frames[kind] = (
-                con.sql(
-                    f"select {columns} from {warehouse.quote(kind)} "
-                    f"where {column} is null or {column} <= $as_of",
-                    params={"as_of": as_of},
-                )
-                .pl()
-                .lazy()
-            )
-    finally:
-        con.close()
-    return frames
-
-
-def load_inputs(settings: Settings, as_of: date) -> outputs.Inputs:
-    """All four extract tables as of D."""
-    return outputs.Inputs(**load_tables(settings, as_of))
-
-
-def publish(frame: pl.LazyFrame | pl.DataFrame, settings: Settings, table: str, as_of: date) -> str:
-    """Validate against the output schema and swap the partition in; returns its path."""
-    collected = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-    path = lake.write_partition(conform(table, collected), settings.paths.lake, table, as_of)
-    get_run_logger().info("wrote %s: %s rows -> %s", table, f"{collected.height:,}", path)
-    return str(path)
-
-
-@task(name="customer-metrics", cache_policy=NO_CACHE)
-def build_customer_tables(settings: Settings, as_of: date) -> dict[str, object]:
-    """customer_metrics (with P(alive)), churn, cohort_retention and model_fit for D.
-
-    Returns the partition paths and the fitted model parameters (a few numbers)
-    for the value step.
-    """
-    inputs = load_inputs(settings, as_of)
     checkpoint("tasks-after-load-inputs")
-    metrics = outputs.customer_metrics(inputs, as_of, settings).collect()
-    models = outputs.fit_purchase_models(metrics, settings)
+    return layout
+
+
+def _progress(step: str, layout: BucketLayout, bucket: int, customers: int) -> None:
+    """One log line per bucket step: progress in the UI, and which worker did it."""
+    get_run_logger().info(
+        "%s bucket %d of %d: %s customers (run %s, worker %s:%d)",
+        step,
+        bucket + 1,
+        layout.buckets,
+        f"{customers:,}",
+        layout.run_id,
+        socket.gethostname(),
+        os.getpid(),
+    )
+
+
+def _inputs(layout: BucketLayout, bucket: int) -> outputs.Inputs:
+    return outputs.Inputs(**buckets.bucket_inputs(layout, bucket))
+
+
+@task(name="measure-bucket", cache_policy=NO_CACHE)
+def measure_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: int) -> None:
+    """Map step 1: the bucket's customers' own figures and its partials."""
+    measured = outputs.measure(_inputs(layout, bucket), as_of, settings)
+    customers = measured.customers.collect()
+    buckets.write_frame(customers, layout, layout.bucket_file("measured", bucket))
+    for name in outputs.Partials.names():
+        part = getattr(measured.partials, name)
+        buckets.write_frame(part, layout, layout.bucket_file(f"partials/{name}", bucket))
+    _progress("measured", layout, bucket, customers.height)
+
+
+def _partials(layout: BucketLayout) -> outputs.Partials:
+    return outputs.Partials(
+        **{
+            name: buckets.read_buckets(layout, f"partials/{name}")
+            for name in outputs.Partials.names()
+        }
+    )
+
+
+def _facts(layout: BucketLayout) -> outputs.GroupFacts:
+    return outputs.GroupFacts(
+        **{
+            name: buckets.read_frame(layout, layout.path("facts", f"{name}.parquet")).lazy()
+            for name in (
+                "churn",
+                "segment_margins",
+                "referral_margins",
+                "referrals_known",
+                "cost_rows",
+            )
+        }
+    )
+
+
+@task(name="group-facts", cache_policy=NO_CACHE)
+def reduce_group_facts(settings: Settings, as_of: date, layout: BucketLayout) -> None:
+    """Reduce step: churn, cohorts, segment M, referral totals and the model fits of D."""
+    partials = _partials(layout)
+    facts = outputs.group_facts(partials)
+    for name in ("churn", "segment_margins", "referral_margins", "referrals_known", "cost_rows"):
+        buckets.write_frame(getattr(facts, name), layout, layout.path("facts", f"{name}.parquet"))
+    models = outputs.purchase_models(partials, settings)
     checkpoint("tasks-after-model-fit")
     for error in (models.bgnbd_error, models.gamma_gamma_error):
         if error:
             get_run_logger().warning("purchase model not fitted: %s", error)
-    paths = {
-        "customer_metrics": publish(
-            outputs.with_p_alive(metrics.lazy(), models, settings),
-            settings,
-            "customer_metrics",
-            as_of,
-        ),
-        "churn": publish(outputs.churn(inputs, as_of, settings), settings, "churn", as_of),
-        "cohort_retention": publish(
-            outputs.cohort_retention(inputs, as_of), settings, "cohort_retention", as_of
-        ),
-        "model_fit": publish(outputs.model_fit(models), settings, "model_fit", as_of),
-    }
-    return {"paths": paths, "models": models.to_record()}
+    buckets.write_models(layout, models.to_record())
+    buckets.write_output_part(facts.churn, layout, "churn", 0)
+    buckets.write_output_part(
+        outputs.cohort_retention(partials, as_of), layout, "cohort_retention", 0
+    )
+    buckets.write_output_part(model_fit(models), layout, "model_fit", 0)
 
 
-@task(name="customer-value", cache_policy=NO_CACHE)
-def build_value_tables(
-    settings: Settings, as_of: date, models: dict[str, object]
-) -> dict[str, str]:
-    """customer_value, customer_tiers and customer_equity from the published metrics of D."""
+@task(name="value-bucket", cache_policy=NO_CACHE)
+def value_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: int) -> None:
+    """Map step 2: the bucket's customer_metrics and customer_value, and its tier scores."""
     checkpoint("tasks-before-value")
-    lake_root = settings.paths.lake
-    metrics = lake.read_partition(lake_root, "customer_metrics", as_of).lazy()
-    churn = lake.read_partition(lake_root, "churn", as_of).lazy()
-    # Only the customer attributes: the transactions were already read by the metrics step.
-    customers = load_tables(settings, as_of, ("customers",))["customers"]
-    fitted = outputs.PurchaseModels.from_record(models)
-    value = outputs.customer_value(metrics, churn, fitted, settings).collect().lazy()
-    tiers = outputs.customer_tiers(metrics, value, customers, settings).collect().lazy()
-    return {
-        "customer_value": publish(value, settings, "customer_value", as_of),
-        "customer_tiers": publish(tiers, settings, "customer_tiers", as_of),
-        "customer_equity": publish(
-            outputs.customer_equity(value, metrics, tiers, churn, settings),
-            settings,
-            "customer_equity",
-            as_of,
-        ),
+    facts = _facts(layout)
+    models = PurchaseModels.from_record(buckets.read_models(layout))
+    measured = buckets.read_frame(layout, layout.bucket_file("measured", bucket)).lazy()
+    metrics = outputs.customer_metrics_of(measured, facts, models, settings).collect()
+    buckets.write_output_part(metrics, layout, "customer_metrics", bucket)
+    value = outputs.customer_value(metrics.lazy(), facts, models, settings).collect()
+    buckets.write_output_part(value, layout, "customer_value", bucket)
+    customers = buckets.bucket_inputs(layout, bucket)["customers"]
+    candidates = outputs.tier_candidates(metrics.lazy(), value.lazy(), customers)
+    buckets.write_frame(candidates, layout, layout.bucket_file("candidates", bucket))
+    for rule_set, scores in outputs.tier_scores(candidates, settings).items():
+        buckets.write_frame(scores, layout, layout.bucket_file(f"scores/{rule_set}", bucket))
+    _progress("valued", layout, bucket, metrics.height)
+
+
+@task(name="tier-cutoffs", cache_policy=NO_CACHE)
+def reduce_tier_cutoffs(settings: Settings, layout: BucketLayout) -> None:
+    """Reduce step: exact percentile cut-offs per rule set over every bucket's scores."""
+    scores = {
+        name: buckets.read_buckets(layout, f"scores/{name}")
+        for name, rule in settings.tiers.rule_sets.items()
+        if rule.method == "percentile"
     }
+    for name, cutoffs in outputs.tier_cutoffs(scores, settings).items():
+        buckets.write_frame(cutoffs, layout, layout.path("cutoffs", f"{name}.parquet"))
+
+
+@task(name="tier-bucket", cache_policy=NO_CACHE)
+def tier_bucket(settings: Settings, layout: BucketLayout, bucket: int) -> None:
+    """Map step 3: the bucket's customer_tiers and its share of customer_equity."""
+    cutoffs = {
+        name: buckets.read_frame(layout, layout.path("cutoffs", f"{name}.parquet")).lazy()
+        for name, rule in settings.tiers.rule_sets.items()
+        if rule.method == "percentile"
+    }
+    candidates = buckets.read_frame(layout, layout.bucket_file("candidates", bucket)).lazy()
+    tiers = outputs.customer_tiers(candidates, cutoffs, settings).collect()
+    buckets.write_output_part(tiers, layout, "customer_tiers", bucket)
+    metrics = buckets.read_frame(layout, layout.bucket_file("tables/customer_metrics", bucket))
+    value = buckets.read_frame(layout, layout.bucket_file("tables/customer_value", bucket))
+    equity = outputs.equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings)
+    buckets.write_frame(equity, layout, layout.bucket_file("equity", bucket))
+    _progress("tiered", layout, bucket, metrics.height)
+
+
+@task(name="customer-equity", cache_policy=NO_CACHE)
+def reduce_customer_equity(settings: Settings, layout: BucketLayout) -> None:
+    """Reduce step: customer_equity per group from every bucket's share and the churn table."""
+    equity = outputs.customer_equity(
+        buckets.read_buckets(layout, "equity"), _facts(layout).churn, settings
+    )
+    buckets.write_output_part(equity, layout, "customer_equity", 0)
+
+
+@task(name="calibration-bucket", cache_policy=NO_CACHE)
+def calibration_bucket(
+    settings: Settings, calibration_end: date, as_of: date, layout: BucketLayout, bucket: int
+) -> None:
+    """Map step of the holdout check: the bucket's calibration summaries and holdout counts."""
+    rows = outputs.calibration_partial(_inputs(layout, bucket), calibration_end, as_of, settings)
+    buckets.write_frame(rows, layout, layout.bucket_file("calibration", bucket))
 
 
 @task(name="model-calibration", cache_policy=NO_CACHE)
-def write_model_calibration(settings: Settings, holdout_from: date, as_of: date) -> str:
-    """Calibration/holdout check of BG/NBD: fit before `holdout_from`, predict up to D."""
-    if not holdout_from <= as_of:
-        raise ValueError(f"holdout_from {holdout_from} must be on or before as_of {as_of}")
-    table = outputs.model_calibration(
-        load_inputs(settings, as_of), holdout_from - timedelta(days=1), as_of, settings
+def reduce_model_calibration(
+    settings: Settings, calibration_end: date, as_of: date, layout: BucketLayout
+) -> None:
+    """Calibration/holdout check of BG/NBD: fit before the cut-off, predict up to D."""
+    table = model_calibration(
+        buckets.read_buckets(layout, "calibration"), calibration_end, as_of, settings
     )
     if table["predicted_holdout_purchases"].is_null().all():
         get_run_logger().warning(
             "model_calibration without predictions: %s",
             table["message"][0] if table.height else "nobody bought before the holdout",
         )
-    return publish(table, settings, "model_calibration", as_of)
+    buckets.write_output_part(table, layout, "model_calibration", 0)
+
+
+def holdout_cut_off(holdout_from: date, as_of: date) -> date:
+    """The last calibration day: the day before the holdout starts (which is ≤ D)."""
+    if not holdout_from <= as_of:
+        raise ValueError(f"holdout_from {holdout_from} must be on or before as_of {as_of}")
+    return holdout_from - timedelta(days=1)
 
 
 @task(name="data-quality", cache_policy=NO_CACHE)
-def write_data_quality(settings: Settings, run_id: str, as_of: date) -> str:
+def write_data_quality(settings: Settings, run_id: str, layout: BucketLayout) -> None:
     """`data_quality`: the manifest rows of this run (SPEC §9)."""
     con = warehouse.connect(
         settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
@@ -185,4 +247,23 @@ def write_data_quality(settings: Settings, run_id: str, as_of: date) -> str:
         ).pl()
     finally:
         con.close()
-    return publish(manifest, settings, "data_quality", as_of)
+    buckets.write_output_part(manifest, layout, "data_quality", 0)
+
+
+@task(name="publish-tables", cache_policy=NO_CACHE)
+def publish_tables(settings: Settings, as_of: date, layout: BucketLayout) -> dict[str, str]:
+    """Swap every table's partition of D into the lake, each in one atomic step; paths."""
+    logger = get_run_logger()
+    published: dict[str, str] = {}
+    for table in buckets.output_tables(layout):
+        path = lake.publish_partition(
+            settings.paths.lake,
+            table,
+            as_of,
+            lambda staging, table=table: buckets.fetch_parts(layout, table, staging),
+        )
+        rows = pl.scan_parquet(path / "*.parquet").select(pl.len()).collect().item()
+        logger.info("wrote %s: %s rows -> %s", table, f"{rows:,}", path)
+        published[table] = str(path)
+    buckets.remove_run(layout)
+    return published

@@ -395,9 +395,14 @@ OUTPUT_SCHEMAS: dict[str, pa.DataFrameSchema] = {
 }
 
 
+def polars_schema(table: str) -> dict[str, type[pl.DataType]]:
+    """Column name -> Polars dtype of `table`, in the declared order."""
+    return {name: column.dtype.type for name, column in OUTPUT_SCHEMAS[table].columns.items()}
+
+
 def conform(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Cast to the declared dtypes, order the columns as declared and validate (data checks too)."""
-    schema = OUTPUT_SCHEMAS[table]
-    dtypes = {name: column.dtype.type for name, column in schema.columns.items()}
-    shaped = frame.select([pl.col(name).cast(dtype) for name, dtype in dtypes.items()])
-    return schema.validate(shaped, lazy=True)
+    shaped = frame.select(
+        [pl.col(name).cast(dtype) for name, dtype in polars_schema(table).items()]
+    )
+    return OUTPUT_SCHEMAS[table].validate(shaped, lazy=True)

@@ -12,6 +12,7 @@ import pytest
 
 from customer_equity.settings import Settings, load_settings
 from schemas.outputs import OUTPUT_SCHEMAS
+from transforms.outputs import Inputs
 
 # Set before any test module imports Prefect: this machine has no telemetry endpoint.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -66,6 +67,17 @@ def project(tmp_path: Path) -> Path:
 
 def settings_of(root: Path) -> Settings:
     return load_settings(root / "customer-equity.toml")
+
+
+def warehouse_inputs(settings: Settings, as_of: date) -> Inputs:
+    """The warehouse's inputs of D as one bucket, through the run's own snapshot step."""
+    from customer_equity.buckets import bucket_inputs, snapshot
+
+    one_bucket = settings.model_copy(
+        update={"engine": settings.engine.model_copy(update={"buckets": 1})}
+    )
+    layout = snapshot(one_bucket, as_of, f"tests-{as_of.isoformat()}")
+    return Inputs(**bucket_inputs(layout, 0))
 
 
 def frame(rows: list[dict[str, object]], schema: dict[str, type[pl.DataType]]) -> pl.LazyFrame:

@@ -59,19 +59,15 @@ def average_lifetime_years(churn_rate: pl.Expr) -> pl.Expr:
     return pl.when(churn_rate > 0).then(1.0 / churn_rate)
 
 
-def churn_rates(
-    transactions: pl.LazyFrame,
-    customers: pl.LazyFrame,
-    as_of: date,
-    churn_after_days: int,
-    group_columns: tuple[str, ...] = ("segment",),
+def churn_cohort(
+    transactions: pl.LazyFrame, customers: pl.LazyFrame, as_of: date, churn_after_days: int
 ) -> pl.LazyFrame:
-    """Churn rate r over the year ending D, for the whole base and per group (SPEC §4).
+    """The customers behind r (SPEC §4): active a year before D, and whether they are lost at D.
 
-    base = customers active (bought, not churned) at D − 365; lost = those of
-    them churned at D, by the same rule as `churn_status`. `transactions` has
-    customer_id, transaction_date and amount of rows dated ≤ D. Groups with an
-    empty base get a null rate.
+    active = a transaction by D − 365 and not churned then (by the rule of
+    `churn_status`); lost = churned at D. `transactions` has customer_id,
+    transaction_date and amount of rows dated ≤ D. Per customer only, so any
+    subset of customers gives its share of the counts. Columns: customer_id, lost.
     """
     year_ago = as_of - timedelta(days=365)
 
@@ -83,32 +79,67 @@ def churn_rates(
 
     start = status_at(year_ago).filter(~pl.col("churned")).select("customer_id")
     end = status_at(as_of).select("customer_id", pl.col("churned").alias("lost"))
-    attributes = customers.select("customer_id", *group_columns)
-    cohort = (
-        start.join(end, on="customer_id", how="left")
-        .join(attributes, on="customer_id", how="left")
-        .with_columns(pl.col("lost").fill_null(False))
+    return start.join(end, on="customer_id", how="left").with_columns(
+        pl.col("lost").fill_null(False)
     )
+
+
+def churn_counts(
+    cohort: pl.LazyFrame, customers: pl.LazyFrame, group_columns: tuple[str, ...] = ("segment",)
+) -> pl.LazyFrame:
+    """customers_at_start and customers_lost for the whole base and per group (SPEC §4).
+
+    Counts of any set of customers add up: the counts of disjoint customer
+    buckets, concatenated, give the whole base's through `churn_table`.
+    """
+    attributes = customers.select("customer_id", *group_columns)
+    grouped = cohort.join(attributes, on="customer_id", how="left")
     per_group = [
-        cohort.group_by(
+        grouped.group_by(
             pl.lit(column).alias("group_by"), pl.col(column).cast(pl.String).alias("group_value")
         ).agg(pl.len().alias("customers_at_start"), pl.col("lost").sum().alias("customers_lost"))
         for column in group_columns
     ]
-    whole = cohort.select(
+    whole = grouped.select(
         pl.lit(BASE_GROUP).alias("group_by"),
         pl.lit("all").alias("group_value"),
         pl.len().alias("customers_at_start"),
         pl.col("lost").sum().alias("customers_lost"),
     )
+    return pl.concat([whole, *per_group], how="vertical_relaxed").with_columns(
+        pl.col("customers_at_start").cast(pl.Int64), pl.col("customers_lost").cast(pl.Int64)
+    )
+
+
+def churn_table(counts: pl.LazyFrame) -> pl.LazyFrame:
+    """Churn rate r = lost / active a year ago and T = 1 / r per group (SPEC §4).
+
+    `counts` are `churn_counts` rows, possibly several per group (one per
+    customer bucket): they are summed first. Groups with an empty base get a
+    null rate.
+    """
     rate = pl.col("customers_lost") / pl.col("customers_at_start")
     return (
-        pl.concat([whole, *per_group], how="vertical_relaxed")
-        .with_columns(
-            pl.col("customers_at_start").cast(pl.Int64),
-            pl.col("customers_lost").cast(pl.Int64),
-            pl.when(pl.col("customers_at_start") > 0).then(rate).alias("churn_rate"),
-        )
+        counts.group_by("group_by", "group_value")
+        .agg(pl.col("customers_at_start").sum(), pl.col("customers_lost").sum())
+        .with_columns(pl.when(pl.col("customers_at_start") > 0).then(rate).alias("churn_rate"))
         .with_columns(average_lifetime_years(pl.col("churn_rate")).alias("avg_lifetime_years"))
         .sort("group_by", "group_value", nulls_last=True)
     )
+
+
+def churn_rates(
+    transactions: pl.LazyFrame,
+    customers: pl.LazyFrame,
+    as_of: date,
+    churn_after_days: int,
+    group_columns: tuple[str, ...] = ("segment",),
+) -> pl.LazyFrame:
+    """Churn rate r over the year ending D, for the whole base and per group (SPEC §4).
+
+    The three steps above in one: who was active a year ago, the counts per
+    group, the rate. `transactions` has customer_id, transaction_date and
+    amount of rows dated ≤ D. Groups with an empty base get a null rate.
+    """
+    cohort = churn_cohort(transactions, customers, as_of, churn_after_days)
+    return churn_table(churn_counts(cohort, customers, group_columns))

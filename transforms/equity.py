@@ -22,14 +22,46 @@ from __future__ import annotations
 import polars as pl
 
 from customer_equity.settings import Value
-from transforms.money import money_mean, rate_mean
+from transforms.money import money_from_units, money_units, rate_from_units, rate_units
 from transforms.value import base_lifetime, pvifa, with_group_lifetimes
 
 MEMBERS = "members"
+BASE = "base"
+
+
+def equity_partials(
+    valued: pl.LazyFrame,
+    group_columns: tuple[str, ...] = ("segment", "value_tier"),
+) -> pl.LazyFrame:
+    """Per group value, the sums behind steps 1 and 3 for one set of customers.
+
+    `valued` is per customer with: churned, is_prospect, annual_contribution,
+    churn_rate (the r of the customer's CLV, customer_value) and the grouping
+    columns. Only active customers count. Sums are exact integers (money and
+    rate units), so the partials of disjoint buckets add up to the whole
+    base's. Columns: group_by, group_value, customers, contribution_units,
+    contributions, churn_rate_units, churn_rates.
+    """
+    active = valued.filter(~pl.col("churned") & ~pl.col("is_prospect"))
+    groupings = {BASE: pl.lit("all"), **{column: pl.col(column) for column in group_columns}}
+    return pl.concat(
+        [
+            active.group_by(
+                pl.lit(name).alias("group_by"), key.cast(pl.String).alias("group_value")
+            ).agg(
+                pl.len().cast(pl.Int64).alias("customers"),
+                money_units(pl.col("annual_contribution")).alias("contribution_units"),
+                pl.col("annual_contribution").count().cast(pl.Int64).alias("contributions"),
+                rate_units(pl.col("churn_rate")).alias("churn_rate_units"),
+                pl.col("churn_rate").count().cast(pl.Int64).alias("churn_rates"),
+            )
+            for name, key in groupings.items()
+        ]
+    )
 
 
 def customer_equity(
-    valued: pl.LazyFrame,
+    partials: pl.LazyFrame,
     churn_table: pl.LazyFrame,
     value: Value,
     discount_rate: float,
@@ -39,30 +71,40 @@ def customer_equity(
 ) -> pl.LazyFrame:
     """One row per group value: the whole base, each `observed_groups` and `member_groups` column.
 
-    `valued` is per customer with: churned, is_prospect, annual_contribution,
-    churn_rate (the r of the customer's CLV, customer_value) and the grouping
-    columns. `churn_table` is the `churn` table of the same date; an observed
-    group must be one of its `group_by` values (or is unseen: base's r).
+    `partials` are `equity_partials` rows of every bucket (summed here).
+    `churn_table` is the `churn` table of the same date; an observed group must
+    be one of its `group_by` values (or is unseen: base's r).
     """
-    active = valued.filter(~pl.col("churned") & ~pl.col("is_prospect"))
-    contribution = money_mean(pl.col("annual_contribution")).alias("avg_annual_contribution")
-
-    def per_group(name: str, key: pl.Expr, *extra: pl.Expr) -> pl.LazyFrame:
-        return active.group_by(
-            pl.lit(name).alias("group_by"), key.cast(pl.String).alias("group_value")
-        ).agg(pl.len().cast(pl.Int64).alias("customers"), contribution, *extra)
-
-    base = per_group("base", pl.lit("all")).join(base_lifetime(churn_table, value), how="cross")
-    observed = [
-        with_group_lifetimes(
-            per_group(column, pl.col(column)), "group_value", churn_table, value, column
+    summed = (
+        partials.group_by("group_by", "group_value")
+        .agg(pl.col("customers", "contribution_units", "contributions").sum())
+        .with_columns(
+            pl.when(pl.col("contributions") > 0)
+            .then(money_from_units(pl.col("contribution_units")) / pl.col("contributions"))
+            .alias("avg_annual_contribution")
         )
+        .drop("contribution_units", "contributions")
+    )
+    rates = partials.group_by("group_by", "group_value").agg(
+        pl.col("churn_rate_units", "churn_rates").sum()
+    )
+
+    def of(grouping: str) -> pl.LazyFrame:
+        return summed.filter(pl.col("group_by") == grouping)
+
+    base = of(BASE).join(base_lifetime(churn_table, value), how="cross")
+    observed = [
+        with_group_lifetimes(of(column), "group_value", churn_table, value, column)
         for column in observed_groups
     ]
     members = [
-        per_group(
-            column, pl.col(column), rate_mean(pl.col("churn_rate")).alias("churn_rate")
-        ).with_columns(
+        of(column)
+        .join(rates, on=["group_by", "group_value"], how="left", nulls_equal=True)
+        .with_columns(
+            rate_from_units(pl.col("churn_rate_units"), pl.col("churn_rates")).alias("churn_rate")
+        )
+        .drop("churn_rate_units", "churn_rates")
+        .with_columns(
             (1.0 / pl.col("churn_rate")).alias("expected_lifetime_years"),
             pl.lit(MEMBERS).alias("lifetime_source"),
             pl.format(

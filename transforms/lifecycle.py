@@ -2,11 +2,55 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from customer_equity.settings import STAGES, Lifecycle
+from transforms.metrics import window_metrics
+from transforms.share import wallet_overlap
+from transforms.windows import preceding, trailing
 
-__all__ = ["STAGES", "lifecycle_stage"]
+__all__ = ["STAGES", "lifecycle_stage", "with_decline_halves"]
+
+
+def with_decline_halves(
+    frame: pl.LazyFrame,
+    transactions: pl.LazyFrame,
+    wallets: pl.LazyFrame,
+    as_of: date,
+    lifecycle: Lifecycle,
+) -> pl.LazyFrame:
+    """`frame` (per customer) plus the two halves the decline rule compares (SPEC §5).
+
+    revenue_recent / revenue_prior: our revenue in the last `decline_window_days`
+    and in as many days before (0 without any); wallet_recent / wallet_prior:
+    the customer's total business in each half (null without a wallet). A
+    wallet that covers only part of a half is scaled to the whole half, so a
+    partly covered half never reads as a fall.
+    """
+    recent = trailing(as_of, lifecycle.decline_window_days)
+    halves = {"recent": recent, "prior": preceding(recent, lifecycle.decline_window_days)}
+    for name, period in halves.items():
+        frame = frame.join(
+            window_metrics(transactions, period).select(
+                "customer_id", pl.col("revenue").alias(f"revenue_{name}")
+            ),
+            on="customer_id",
+            how="left",
+        )
+    for name, period in halves.items():
+        frame = frame.join(
+            wallet_overlap(transactions, wallets, period).select(
+                "customer_id",
+                (pl.col("wallet_total") / pl.col("wallet_days") * period.days).alias(
+                    f"wallet_{name}"
+                ),
+            ),
+            on="customer_id",
+            how="left",
+        )
+    return frame.with_columns(pl.col("revenue_recent", "revenue_prior").fill_null(0.0))
 
 
 def _change(recent: str, prior: str) -> pl.Expr:

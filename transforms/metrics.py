@@ -144,6 +144,28 @@ def customer_costs(costs: pl.LazyFrame, window: Period) -> pl.LazyFrame:
     )
 
 
+def cost_rows(costs: pl.LazyFrame) -> pl.LazyFrame:
+    """One row: how many cost rows (dated ≤ D) there are; rows of buckets add up."""
+    return costs.select(pl.len().cast(pl.Int64).alias("cost_rows"))
+
+
+def with_known_costs(frame: pl.LazyFrame, cost_rows_seen: pl.LazyFrame) -> pl.LazyFrame:
+    """serve_cost and acquisition_cost of 0 for customers without costs, when costs are known.
+
+    Known = the costs extract has any row up to D (`cost_rows` of every
+    bucket); without one both stay null, so nobody mistakes "unknown" for zero.
+    """
+    total = cost_rows_seen.select(pl.col("cost_rows").sum())
+    return (
+        frame.join(total, how="cross")
+        .with_columns(
+            pl.when(pl.col("cost_rows") > 0).then(pl.col(c).fill_null(0.0)).alias(c)
+            for c in ("serve_cost", "acquisition_cost")
+        )
+        .drop("cost_rows")
+    )
+
+
 def annual_contribution(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Q − C = (gross margin − serve cost) in W, annualised like N (SPEC §3).
 

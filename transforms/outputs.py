@@ -1,58 +1,80 @@
-"""The output tables of SPEC §9, each assembled from the concept modules.
+"""The output tables of SPEC §9, bucket by bucket: a table of contents of named steps.
 
-Inputs are the warehouse tables as LazyFrames (any dates); every function cuts
-them to rows dated ≤ D itself, so a backfill for D sees exactly what a nightly
-run on D saw.
+Every per-customer figure depends on that customer's own rows only, so the
+customers are split into buckets (by a hash of customer_id) and each bucket
+is computed alone, in bounded memory. The few figures that need the whole
+base reduce from small per-bucket partials:
+
+    measure           bucket rows ≤ D   -> Measured: customers' own figures + Partials
+    group_facts       Partials, all     -> GroupFacts: churn, cohorts, segment M, referrals
+    fit_purchase_models  Partials, all  -> the BG/NBD and Gamma-Gamma fits (transforms.models)
+    customer_metrics_of  Measured + facts -> customer_metrics of the bucket
+    customer_value       metrics + facts  -> customer_value of the bucket
+    tier_scores / tier_cutoffs          -> exact percentile cut-offs over all buckets
+    customer_tiers       metrics + value + cut-offs -> customer_tiers of the bucket
+    equity_partials / customer_equity   -> customer_equity per group
+
+Each step is a pure function of its inputs, the settings and D; with one
+bucket holding everyone they compute the whole base at once (`whole_base`).
+Inputs are the warehouse tables as LazyFrames (any dates); `Inputs.as_of`
+cuts them to rows dated ≤ D, so a backfill for D sees what a nightly run saw.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 
 import polars as pl
 
 from customer_equity.settings import Settings
+from schemas.inputs import input_schema
 from schemas.outputs import OUTPUT_SCHEMAS
 from transforms import churn as churn_rules
 from transforms import equity as equity_rules
 from transforms import tiers as tier_rules
-from transforms.cohorts import cohort_retention as retention_triangle
-from transforms.lifecycle import lifecycle_stage
+from transforms.cohorts import cohort_activity, cohort_triangle
+from transforms.lifecycle import lifecycle_stage, with_decline_halves
 from transforms.metrics import (
     annual_contribution,
     annualised,
+    cost_rows,
     costed_transactions,
     customer_costs,
     is_purchase,
     repeat_purchase_summary,
     window_metrics,
+    with_known_costs,
 )
-from transforms.probabilistic import (
-    BgNbdFit,
-    GammaGammaFit,
-    ModelFitError,
-    PredictionError,
-    calibration_holdout_table,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    p_alive,
-    probabilistic_value,
+from transforms.models import (
+    PurchaseModels,
+    calibration_rows,
+    fit_purchase_models,
+    model_fit,
+    p_alive_column,
+    probabilistic_columns,
+    repeat_purchase_rows,
+    spend_rows,
 )
-from transforms.profit import profit_decomposition
+from transforms.profit import (
+    own_profit,
+    referral_margin_units,
+    referrals_known,
+    with_referral_value,
+)
 from transforms.share import (
     contribution_identity,
     prospect_estimate,
     purchase_share,
-    wallet_overlap,
+    segment_margin_units,
 )
 from transforms.value import lifetime_values
-from transforms.windows import preceding, trailing, up_to
+from transforms.windows import trailing, up_to
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """The four warehouse tables (canonical columns of SPEC §2)."""
+    """The four warehouse tables (canonical columns of SPEC §2), of one bucket or of all."""
 
     transactions: pl.LazyFrame
     customers: pl.LazyFrame
@@ -71,6 +93,56 @@ class Inputs:
         )
 
 
+@dataclass(frozen=True)
+class Partials:
+    """What one bucket contributes to the whole-base figures: small tables that add up.
+
+    The partials of several buckets, concatenated field by field, are the
+    partials of their union (`Partials.combined`); every reduction sums them.
+    """
+
+    churn_counts: pl.LazyFrame  # group_by, group_value, customers_at_start, customers_lost
+    cohort_activity: pl.LazyFrame  # cohort, months_since_first, active_customers
+    segment_margins: pl.LazyFrame  # segment, margin_units, revenue_units
+    referral_margins: pl.LazyFrame  # customer_id (referrer), referral_units
+    referrals_known: pl.LazyFrame  # referrals_known (one row)
+    cost_rows: pl.LazyFrame  # cost_rows (one row)
+    repeat_purchases: pl.LazyFrame  # repeat_purchases, recency_days, age_days, customers
+    spend: pl.LazyFrame  # repeat_purchases, monetary_value, customers
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(field.name for field in fields(cls))
+
+    @classmethod
+    def combined(cls, parts: list[Partials]) -> Partials:
+        return cls(
+            **{
+                name: pl.concat([getattr(part, name) for part in parts], how="vertical_relaxed")
+                for name in cls.names()
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One bucket's customers with their own figures, and the bucket's partials."""
+
+    customers: pl.LazyFrame
+    partials: Partials
+
+
+@dataclass(frozen=True)
+class GroupFacts:
+    """The whole-base figures a bucket's customers need, reduced from every bucket's partials."""
+
+    churn: pl.LazyFrame  # the `churn` table
+    segment_margins: pl.LazyFrame
+    referral_margins: pl.LazyFrame
+    referrals_known: pl.LazyFrame
+    cost_rows: pl.LazyFrame
+
+
 def columns_of(table: str) -> list[str]:
     """The output columns of `table`, in the order its schema declares them."""
     return list(OUTPUT_SCHEMAS[table].columns)
@@ -80,40 +152,20 @@ def purchase_dates(transactions: pl.LazyFrame) -> pl.LazyFrame:
     return transactions.filter(is_purchase()).select("customer_id", "transaction_date")
 
 
-def customer_metrics(inputs: Inputs, as_of: date, settings: Settings) -> pl.LazyFrame:
-    """`customer_metrics` (SPEC §3–§5): one row per customer known or buying by D."""
-    metrics, lifecycle = settings.metrics, settings.lifecycle
+def measure(inputs: Inputs, as_of: date, settings: Settings) -> Measured:
+    """Map step 1: per customer of the bucket, every figure of SPEC §3–§4 that needs only
+    the customer's own rows; and the bucket's partials of the whole-base figures."""
+    metrics = settings.metrics
     data = inputs.as_of(as_of)
     transactions = costed_transactions(data.transactions, metrics)
     window = trailing(as_of, metrics.window_days)
-    recent = trailing(as_of, lifecycle.decline_window_days)
-    prior = preceding(recent, lifecycle.decline_window_days)
-
     summary = repeat_purchase_summary(transactions, as_of, settings.model.monetary)
     everyone = pl.concat(
-        [
-            transactions.select("customer_id"),
-            data.customers.select("customer_id"),
-        ]
+        [transactions.select("customer_id"), data.customers.select("customer_id")]
     ).unique()
-    halves = [
-        window_metrics(transactions, period).select(
-            "customer_id", pl.col("revenue").alias(f"revenue_{name}")
-        )
-        for name, period in (("recent", recent), ("prior", prior))
-    ]
-    # The customer's business per half, scaled to the whole half: a wallet that
-    # covers only part of a half must not read as a fall in their business.
-    wallets = [
-        wallet_overlap(transactions, data.wallets, period).select(
-            "customer_id",
-            (pl.col("wallet_total") / pl.col("wallet_days") * period.days).alias(f"wallet_{name}"),
-        )
-        for name, period in (("recent", recent), ("prior", prior))
-    ]
     activity = churn_rules.last_activity(transactions)
     status = churn_rules.churn_status(activity, data.customers, as_of, metrics.churn_after_days)
-    frame = (
+    customers = (
         everyone.join(data.customers.select("customer_id", "segment"), on="customer_id", how="left")
         .join(summary, on="customer_id", how="left")
         .join(activity, on="customer_id", how="left")
@@ -127,276 +179,81 @@ def customer_metrics(inputs: Inputs, as_of: date, settings: Settings) -> pl.Lazy
         .pipe(annualised, as_of, metrics)
         .join(purchase_share(transactions, data.wallets, window), on="customer_id", how="left")
         .join(customer_costs(data.costs, window), on="customer_id", how="left")
-        .join(
-            profit_decomposition(transactions, data.customers, window), on="customer_id", how="left"
-        )
+        .join(own_profit(transactions, window), on="customer_id", how="left")
         .join(status, on="customer_id", how="left")
-    )
-    for half in (*halves, *wallets):
-        frame = frame.join(half, on="customer_id", how="left")
-    costs_known = data.costs.select(pl.len().alias("cost_rows"))
-    frame = (
-        frame.join(costs_known, how="cross")
+        .pipe(with_decline_halves, transactions, data.wallets, as_of, settings.lifecycle)
         .with_columns(
-            pl.col("revenue_recent").fill_null(0.0),
-            pl.col("revenue_prior").fill_null(0.0),
+            pl.col("active_in_window").fill_null(False),
             pl.col("churned").fill_null(False),
             pl.col("closed").fill_null(False),
-            *(
-                pl.when(pl.col("cost_rows") > 0).then(pl.col(c).fill_null(0.0)).alias(c)
-                for c in ("serve_cost", "acquisition_cost")
-            ),
-            pl.lit(None, dtype=pl.Float64).alias("p_alive"),
         )
-        .drop("cost_rows")
         .pipe(annual_contribution)
         .pipe(contribution_identity)
-        .pipe(prospect_estimate, metrics)
-        .pipe(lifecycle_stage, lifecycle)
     )
+    dated = data.transactions.select("customer_id", "transaction_date", "amount")
+    partials = Partials(
+        churn_counts=churn_rules.churn_counts(
+            churn_rules.churn_cohort(dated, data.customers, as_of, metrics.churn_after_days),
+            data.customers,
+        ),
+        cohort_activity=cohort_activity(purchase_dates(data.transactions)),
+        segment_margins=segment_margin_units(customers),
+        referral_margins=referral_margin_units(transactions, data.customers, window),
+        referrals_known=referrals_known(data.customers),
+        cost_rows=cost_rows(data.costs),
+        repeat_purchases=repeat_purchase_rows(customers),
+        spend=spend_rows(customers),
+    )
+    return Measured(customers=customers, partials=partials)
+
+
+def group_facts(partials: Partials) -> GroupFacts:
+    """Reduce step: the whole-base figures from the partials of every bucket."""
+    return GroupFacts(
+        churn=churn_rules.churn_table(partials.churn_counts),
+        segment_margins=partials.segment_margins,
+        referral_margins=partials.referral_margins,
+        referrals_known=partials.referrals_known,
+        cost_rows=partials.cost_rows,
+    )
+
+
+def cohort_retention(partials: Partials, as_of: date) -> pl.LazyFrame:
+    """`cohort_retention` (SPEC §4) from the cohort activity of every bucket."""
+    return cohort_triangle(partials.cohort_activity, as_of)
+
+
+def customer_metrics_of(
+    measured: pl.LazyFrame,
+    facts: GroupFacts,
+    models: PurchaseModels | None,
+    settings: Settings,
+) -> pl.LazyFrame:
+    """Map step 2a: `customer_metrics` (SPEC §3–§5) of one bucket's measured customers.
+
+    Adds what needs the whole base (referral value, known costs, the prospect
+    estimate's segment M, P(alive) of the fitted BG/NBD — null without
+    `models`) and the lifecycle stage.
+    """
+    frame = (
+        measured.pipe(with_referral_value, facts.referral_margins, facts.referrals_known)
+        .pipe(with_known_costs, facts.cost_rows)
+        .pipe(prospect_estimate, facts.segment_margins, settings.metrics)
+        .pipe(lifecycle_stage, settings.lifecycle)
+    )
+    if models is None:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("p_alive"))
+    else:
+        frame = frame.join(p_alive_column(frame, models), on="customer_id", how="left")
     return frame.select(columns_of("customer_metrics")).sort("customer_id")
 
 
-def churn(inputs: Inputs, as_of: date, settings: Settings) -> pl.LazyFrame:
-    """`churn`: r and T = 1/r for the whole base and per segment, with the counts behind r."""
-    data = inputs.as_of(as_of)
-    return churn_rules.churn_rates(
-        data.transactions.select("customer_id", "transaction_date", "amount"),
-        data.customers,
-        as_of,
-        settings.metrics.churn_after_days,
-    )
-
-
-def cohort_retention(inputs: Inputs, as_of: date) -> pl.LazyFrame:
-    """`cohort_retention` (SPEC §4)."""
-    data = inputs.as_of(as_of)
-    return retention_triangle(purchase_dates(data.transactions), as_of)
-
-
-@dataclass(frozen=True)
-class PurchaseModels:
-    """The fitted BG/NBD and Gamma-Gamma models of one as-of date, or why they are absent."""
-
-    bgnbd: BgNbdFit | None
-    gamma_gamma: GammaGammaFit | None
-    time_unit: str
-    bgnbd_error: str | None = None
-    gamma_gamma_error: str | None = None
-    # Why a fitted model is not used for predictions (None: it is used).
-    bgnbd_unused: str | None = None
-    gamma_gamma_unused: str | None = None
-
-    def to_record(self) -> dict[str, object]:
-        """Plain values, small enough to pass between flow tasks."""
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, record: dict[str, object]) -> PurchaseModels:
-        bgnbd, gamma_gamma = record["bgnbd"], record["gamma_gamma"]
-        return cls(
-            bgnbd=BgNbdFit(**bgnbd) if isinstance(bgnbd, dict) else None,
-            gamma_gamma=GammaGammaFit(**gamma_gamma) if isinstance(gamma_gamma, dict) else None,
-            time_unit=str(record["time_unit"]),
-            bgnbd_error=record["bgnbd_error"],  # type: ignore[arg-type]
-            gamma_gamma_error=record["gamma_gamma_error"],  # type: ignore[arg-type]
-            bgnbd_unused=record.get("bgnbd_unused"),  # type: ignore[arg-type]
-            gamma_gamma_unused=record.get("gamma_gamma_unused"),  # type: ignore[arg-type]
-        )
-
-    @property
-    def usable_bgnbd(self) -> BgNbdFit | None:
-        return self.bgnbd if self.bgnbd_unused is None else None
-
-    @property
-    def usable_gamma_gamma(self) -> GammaGammaFit | None:
-        return self.gamma_gamma if self.gamma_gamma_unused is None else None
-
-
-DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
-
-
-def repeat_purchase_summary_in_units(metrics: pl.LazyFrame, time_unit: str) -> pl.LazyFrame:
-    """customer_metrics' summary (days) as the models' input in `time_unit`, buyers only."""
-    per_unit = DAYS_PER_UNIT[time_unit]
-    return metrics.filter(pl.col("first_purchase_date").is_not_null()).select(
-        "customer_id",
-        pl.col("repeat_purchases").cast(pl.Float64),
-        (pl.col("recency_days") / per_unit).alias("recency"),
-        (pl.col("age_days") / per_unit).alias("age"),
-        pl.col("monetary_value").fill_null(0.0),
-    )
-
-
-def fit_purchase_models(metrics: pl.DataFrame, settings: Settings) -> PurchaseModels:
-    """Fit BG/NBD on the repeat-purchase summary and Gamma-Gamma on repeat buyers (SPEC §6).
-
-    A model that cannot be fitted (too few customers, nobody repeat-buying, no
-    finite optimum) is recorded with its reason. A fitted model that did not
-    converge (a parameter at its search bound, a gradient not small) or whose
-    predictions are not finite is recorded with its parameters but not used.
-    Its columns are then null for everyone — never NaN, never half a
-    prediction: without BG/NBD all four probabilistic columns, without
-    Gamma-Gamma the value per purchase and the CLV (P(alive) and expected
-    purchases stand alone). The other CLV methods are unaffected.
-    """
-    time_unit = settings.model.time_unit
-    summary = repeat_purchase_summary_in_units(metrics.lazy(), time_unit).collect()
-    arrays = [summary[c].to_numpy() for c in ("repeat_purchases", "recency", "age")]
-    bgnbd = gamma_gamma = None
-    bgnbd_error = gamma_gamma_error = None
-    try:
-        bgnbd = fit_bgnbd(*arrays)
-    except ModelFitError as exc:
-        bgnbd_error = str(exc)
-    try:
-        gamma_gamma = fit_gamma_gamma(arrays[0], summary["monetary_value"].to_numpy())
-    except ModelFitError as exc:
-        gamma_gamma_error = str(exc)
-    unused = {
-        "bgnbd": None if bgnbd is None or bgnbd.converged else "the fit did not converge",
-        "gamma_gamma": (
-            None if gamma_gamma is None or gamma_gamma.converged else "the fit did not converge"
-        ),
-    }
-    if bgnbd is not None and unused["bgnbd"] is None:
-        try:
-            probabilistic_value(
-                summary.lazy(),
-                bgnbd,
-                gamma_gamma if unused["gamma_gamma"] is None else None,
-                horizon_months=settings.model.horizon_months,
-                discount_rate=settings.model.discount_rate,
-                time_unit=time_unit,
-            )
-        except PredictionError as exc:
-            unused[exc.model] = str(exc)
-    return PurchaseModels(
-        bgnbd, gamma_gamma, time_unit, bgnbd_error, gamma_gamma_error, *unused.values()
-    )
-
-
-LEFT_NULL = {
-    "bgnbd": "every probabilistic column left null",
-    "gamma_gamma": "expected_value_per_purchase and clv_probabilistic left null",
-}
-
-
-def model_fit(models: PurchaseModels) -> pl.DataFrame:
-    """`model_fit`: one row per fitted parameter (or one row saying why a model is absent).
-
-    The message says whether the fit converged, how the optimiser stopped, and —
-    for a model not used — which columns were left null and why.
-    """
-    rows: list[dict[str, object]] = []
-    fits = {
-        "bgnbd": (models.bgnbd, ("r", "alpha", "a", "b"), models.bgnbd_error, models.bgnbd_unused),
-        "gamma_gamma": (
-            models.gamma_gamma,
-            ("p", "q", "v"),
-            models.gamma_gamma_error,
-            models.gamma_gamma_unused,
-        ),
-    }
-    for model, (fit, names, error, unused) in fits.items():
-        if fit is None:
-            rows.append(
-                {"model": model, "parameter": "(not fitted)", "value": None,
-                 "log_likelihood": None, "customers": 0, "converged": False,
-                 "time_unit": models.time_unit, "message": f"{error}: {LEFT_NULL[model]}"}
-            )  # fmt: skip
-            continue
-        message = fit.message if unused is None else f"{fit.message}; not used ({unused}): "
-        message += "" if unused is None else LEFT_NULL[model]
-        rows.extend(
-            {"model": model, "parameter": name, "value": float(getattr(fit, name)),
-             "log_likelihood": fit.log_likelihood, "customers": fit.customers,
-             "converged": fit.converged, "time_unit": models.time_unit, "message": message}
-            for name in names
-        )  # fmt: skip
-    return pl.DataFrame(rows, schema=MODEL_FIT_SCHEMA)
-
-
-MODEL_FIT_SCHEMA = {
-    "model": pl.String,
-    "parameter": pl.String,
-    "value": pl.Float64,
-    "log_likelihood": pl.Float64,
-    "customers": pl.Int64,
-    "converged": pl.Boolean,
-    "time_unit": pl.String,
-    "message": pl.String,
-}
-
-PROBABILISTIC_COLUMNS = {
-    "p_alive": pl.Float64,
-    "expected_purchases": pl.Float64,
-    "expected_value_per_purchase": pl.Float64,
-    "clv_probabilistic": pl.Float64,
-}
-
-
-def probabilistic_columns(
-    metrics: pl.LazyFrame, models: PurchaseModels, settings: Settings
-) -> pl.LazyFrame:
-    """customer_id + P(alive), expected purchases/value and discounted CLV.
-
-    Null for everyone where the model behind a column is absent or not used
-    (see `fit_purchase_models`).
-    """
-    bgnbd = models.usable_bgnbd
-    if bgnbd is None:
-        return metrics.select(
-            "customer_id",
-            *(pl.lit(None, dtype=t).alias(c) for c, t in PROBABILISTIC_COLUMNS.items()),
-        )
-    # fit_purchase_models already predicted for this summary: this cannot raise PredictionError.
-    return probabilistic_value(
-        repeat_purchase_summary_in_units(metrics, models.time_unit),
-        bgnbd,
-        models.usable_gamma_gamma,
-        horizon_months=settings.model.horizon_months,
-        discount_rate=settings.model.discount_rate,
-        time_unit=models.time_unit,
-    )
-
-
-def with_p_alive(metrics: pl.LazyFrame, models: PurchaseModels, settings: Settings) -> pl.LazyFrame:
-    """customer_metrics with `p_alive` from the fitted BG/NBD (null for prospects).
-
-    P(alive) is closed-form (FHL note 021): the horizon's predictions, which
-    `fit_purchase_models` has already checked, are not needed for it. Null for
-    everyone when the BG/NBD fit is absent or not used, as in customer_value.
-    """
-    bgnbd = models.usable_bgnbd
-    summary = repeat_purchase_summary_in_units(metrics, models.time_unit).collect()
-    column = (
-        pl.Series(
-            "p_alive",
-            p_alive(bgnbd, *(summary[c] for c in ("repeat_purchases", "recency", "age"))),
-            dtype=pl.Float64,
-            nan_to_null=True,
-        )
-        if bgnbd is not None
-        else pl.lit(None, dtype=pl.Float64).alias("p_alive")
-    )
-    return (
-        metrics.drop("p_alive")
-        .join(
-            summary.select("customer_id").with_columns(column).lazy(),
-            on="customer_id",
-            how="left",
-        )
-        .select(columns_of("customer_metrics"))
-    )
-
-
 def customer_value(
-    metrics: pl.LazyFrame, churn_table: pl.LazyFrame, models: PurchaseModels, settings: Settings
+    metrics: pl.LazyFrame, facts: GroupFacts, models: PurchaseModels, settings: Settings
 ) -> pl.LazyFrame:
-    """`customer_value`: every SPEC §6 method side by side with the inputs r, T, i, horizon."""
+    """Map step 2b: `customer_value`, every SPEC §6 method side by side with r, T, i, horizon."""
     valued = lifetime_values(
-        metrics.drop("p_alive"), churn_table, settings.value, settings.model.discount_rate
+        metrics.drop("p_alive"), facts.churn, settings.value, settings.model.discount_rate
     )
     return (
         valued.join(probabilistic_columns(metrics, models, settings), on="customer_id", how="left")
@@ -409,36 +266,59 @@ def customer_value(
 TIER_ATTRIBUTES = ("segment", "region", "risk_profile", "aum")
 
 
-def customer_tiers(
-    metrics: pl.LazyFrame, value: pl.LazyFrame, customers: pl.LazyFrame, settings: Settings
+def tier_candidates(
+    metrics: pl.LazyFrame, value: pl.LazyFrame, customers: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """`customer_tiers`: tier and action per customer and rule set (SPEC §8).
+    """Per customer, every column a rule set may tier on: customer_metrics, customer_value
+    and the customer attributes (segment, region, risk_profile, aum)."""
+    present = customers.collect_schema()
+    # An attribute the customers table lacks is unknown for everyone (typed null).
+    typed = {name: column.dtype.type for name, column in input_schema("customers").columns.items()}
+    attributes = customers.select(
+        "customer_id",
+        *(
+            pl.col(a) if a in present else pl.lit(None, dtype=typed[a]).alias(a)
+            for a in TIER_ATTRIBUTES
+            if a != "segment"
+        ),
+    )
+    return metrics.join(value.drop("segment", "lifecycle_stage", "p_alive"), on="customer_id").join(
+        attributes, on="customer_id", how="left"
+    )
 
-    Rule sets may tier on any column of customer_metrics or customer_value or
-    on a customer attribute (segment, region, risk_profile, aum).
-    """
-    attributes = customers.select("customer_id", *(a for a in TIER_ATTRIBUTES if a != "segment"))
-    candidates = metrics.join(
-        value.drop("segment", "lifecycle_stage", "p_alive"), on="customer_id"
-    ).join(attributes, on="customer_id", how="left")
+
+def tier_scores(candidates: pl.LazyFrame, settings: Settings) -> dict[str, pl.LazyFrame]:
+    """Map step 2c: the scores each percentile rule set ranks, for one bucket."""
+    return {
+        name: tier_rules.tier_scores(candidates, rule)
+        for name, rule in settings.tiers.rule_sets.items()
+        if rule.method == "percentile"
+    }
+
+
+def tier_cutoffs(scores: dict[str, pl.LazyFrame], settings: Settings) -> dict[str, pl.LazyFrame]:
+    """Reduce step: exact percentile cut-offs per rule set from the scores of every bucket."""
+    return {
+        name: tier_rules.percentile_cutoffs(frame, settings.tiers.rule_sets[name])
+        for name, frame in scores.items()
+    }
+
+
+def customer_tiers(
+    candidates: pl.LazyFrame, cutoffs: dict[str, pl.LazyFrame], settings: Settings
+) -> pl.LazyFrame:
+    """Map step 3: `customer_tiers`, tier and action per customer and rule set (SPEC §8)."""
     return (
-        tier_rules.customer_tiers(candidates, settings.tiers)
+        tier_rules.customer_tiers(candidates, settings.tiers, cutoffs)
         .select(columns_of("customer_tiers"))
         .sort("rule_set", "customer_id")
     )
 
 
-def customer_equity(
-    value: pl.LazyFrame,
-    metrics: pl.LazyFrame,
-    tiers: pl.LazyFrame,
-    churn_table: pl.LazyFrame,
-    settings: Settings,
+def equity_partials(
+    value: pl.LazyFrame, metrics: pl.LazyFrame, tiers: pl.LazyFrame, settings: Settings
 ) -> pl.LazyFrame:
-    """`customer_equity` per whole base, segment and value tier of the main rule set (SPEC §7).
-
-    Base and segments take their r from `churn_table` (the `churn` table of D).
-    """
+    """Map step 3b: one bucket's share of `customer_equity` per group (sums that add up)."""
     main_tiers = tiers.filter(pl.col("rule_set") == settings.tiers.rule_set).select(
         "customer_id", "value_tier"
     )
@@ -450,50 +330,88 @@ def customer_equity(
         )
         .join(main_tiers, on="customer_id", how="left")
     )
+    return equity_rules.equity_partials(valued, ("segment", "value_tier"))
+
+
+def customer_equity(
+    partials: pl.LazyFrame, churn_table: pl.LazyFrame, settings: Settings
+) -> pl.LazyFrame:
+    """Reduce step: `customer_equity` per whole base, segment and value tier (SPEC §7).
+
+    Base and segments take their r from `churn_table` (the `churn` table of D).
+    """
     return equity_rules.customer_equity(
-        valued, churn_table, settings.value, settings.model.discount_rate
+        partials, churn_table, settings.value, settings.model.discount_rate
     )
 
 
-def model_calibration(
-    inputs: Inputs, calibration_end: date, as_of: date, settings: Settings
-) -> pl.DataFrame:
-    """`model_calibration`: fit BG/NBD up to `calibration_end`, predict the holdout up to D.
-
-    The standard validation of SPEC §6: for every customer who bought by the
-    cut-off, actual purchase days in (cut-off, D] against the model's
-    expectation, averaged per calibration repeat-purchase bucket. An optional
-    diagnostic: when BG/NBD cannot be fitted on the calibration period, does
-    not converge or predicts no finite value, the actual side is still
-    published, the prediction is null and `message` says why.
-    """
-    time_unit = settings.model.time_unit
-    calibration = customer_metrics(inputs, calibration_end, settings)
-    summary = repeat_purchase_summary_in_units(calibration, time_unit).collect()
-    holdout_days = (as_of - calibration_end).days
-    later = (
+def holdout_purchases(inputs: Inputs, calibration_end: date, as_of: date) -> pl.LazyFrame:
+    """Purchase days after the calibration cut-off up to D, per customer (SPEC §6 validation)."""
+    return (
         purchase_dates(inputs.as_of(as_of).transactions)
         .filter(pl.col("transaction_date") > calibration_end)
         .group_by("customer_id")
         .agg(pl.col("transaction_date").n_unique().alias("holdout_purchases"))
     )
-    observed = summary.join(later.collect(), on="customer_id", how="left").with_columns(
-        pl.col("holdout_purchases").fill_null(0)
-    )
-    arrays = [observed[c].to_numpy() for c in ("repeat_purchases", "recency", "age")]
-    holdout = (holdout_days / DAYS_PER_UNIT[time_unit], observed["holdout_purchases"].to_numpy())
-    fit: BgNbdFit | None = None
-    try:
-        fit = fit_bgnbd(*arrays)
-        message = fit.message
-        if not fit.converged:
-            fit, message = None, f"BG/NBD not used: {message}"
-        table = calibration_holdout_table(fit, *arrays, *holdout)
-    except ModelFitError as exc:
-        message = f"BG/NBD not fitted on the calibration period: {exc}"
-        table = calibration_holdout_table(None, *arrays, *holdout)
-    return table.rename({"frequency_bucket": "repeat_purchases_bucket"}).with_columns(
-        pl.lit(calibration_end).alias("calibration_end"),
-        pl.lit(holdout_days).cast(pl.Int64).alias("holdout_days"),
-        pl.lit(message).alias("message"),
-    )
+
+
+def calibration_partial(
+    inputs: Inputs, calibration_end: date, as_of: date, settings: Settings
+) -> pl.LazyFrame:
+    """Map step for `model_calibration`: one bucket's calibration summaries with holdout counts."""
+    measured = measure(inputs, calibration_end, settings).customers
+    return calibration_rows(measured, holdout_purchases(inputs, calibration_end, as_of))
+
+
+def purchase_models(partials: Partials, settings: Settings) -> PurchaseModels:
+    """Reduce step: BG/NBD and Gamma-Gamma fitted on every bucket's summary rows (SPEC §6)."""
+    return fit_purchase_models(partials.repeat_purchases, partials.spend, settings)
+
+
+@dataclass(frozen=True)
+class WholeBase:
+    """Every bucket step run on one bucket that holds everyone (tests, small data)."""
+
+    measured: Measured
+    facts: GroupFacts
+
+
+def whole_base(inputs: Inputs, as_of: date, settings: Settings) -> WholeBase:
+    measured = measure(inputs, as_of, settings)
+    return WholeBase(measured, group_facts(measured.partials))
+
+
+def whole_base_tables(
+    inputs: Inputs, as_of: date, settings: Settings, models: PurchaseModels | None = None
+) -> dict[str, pl.DataFrame]:
+    """Every output table of D, computed in memory with one bucket that holds everyone.
+
+    The same steps the flow runs bucket by bucket, for tests and small data.
+    `models`: the fits to use (default: fitted here).
+    """
+    base = whole_base(inputs, as_of, settings)
+    partials = base.measured.partials
+    models = models or purchase_models(partials, settings)
+    metrics = customer_metrics_of(base.measured.customers, base.facts, models, settings).collect()
+    value = customer_value(metrics.lazy(), base.facts, models, settings).collect()
+    candidates = tier_candidates(
+        metrics.lazy(), value.lazy(), inputs.as_of(as_of).customers
+    ).collect()
+    cutoffs = tier_cutoffs(tier_scores(candidates.lazy(), settings), settings)
+    tiers = customer_tiers(candidates.lazy(), cutoffs, settings).collect()
+    shares = equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings)
+    return {
+        "customer_metrics": metrics,
+        "churn": base.facts.churn.collect(),
+        "cohort_retention": cohort_retention(partials, as_of).collect(),
+        "customer_value": value,
+        "customer_tiers": tiers,
+        "customer_equity": customer_equity(shares, base.facts.churn, settings).collect(),
+        "model_fit": model_fit(models),
+    }
+
+
+def customer_metrics(inputs: Inputs, as_of: date, settings: Settings) -> pl.LazyFrame:
+    """`customer_metrics` of the whole base without the model (P(alive) null)."""
+    base = whole_base(inputs, as_of, settings)
+    return customer_metrics_of(base.measured.customers, base.facts, None, settings)

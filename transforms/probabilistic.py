@@ -661,7 +661,10 @@ class _MonthlyPurchases:
     def weighted_sum(self, month_weights: FloatArray) -> FloatArray:
         """Per customer: P(alive) · Σ_m weight_m · E[purchases in month m | alive]."""
         result = np.full(self.alive.shape, np.nan)
-        per_distinct = self.if_alive @ month_weights
+        # A row-wise sum, not a matrix product: BLAS blocks a product by the matrix's
+        # size, so a customer's value would change in the last bit with the number
+        # of other customers computed beside it (e.g. the bucket it lands in).
+        per_distinct = np.sum(self.if_alive * month_weights, axis=1)
         result[self.known] = self.alive[self.known] * per_distinct[self.distinct_row]
         return result
 
@@ -755,6 +758,7 @@ def calibration_holdout_table(
     holdout_length: float | ArrayLike,
     holdout_purchases: ArrayLike,
     *,
+    weights: ArrayLike | None = None,
     top_bucket: int = 7,
 ) -> pl.DataFrame:
     """Actual vs predicted holdout purchases by calibration frequency (SPEC §6 validation).
@@ -763,46 +767,40 @@ def calibration_holdout_table(
     figure for CDNOW): fit on the calibration period, predict each customer's
     repeat purchases in the following `holdout_length` time units with FHL
     eq. (10), and compare means per calibration frequency x = 0, 1, …,
-    `top_bucket`+ (the last bucket pools every x ≥ top_bucket). Columns:
-    frequency_bucket ("0", …, "7+"), customers, actual_holdout_purchases and
-    predicted_holdout_purchases (both means per customer). Without a usable
-    fit (`fit` None) the predictions are null and the actual side stands; a
-    fit whose predictions are not finite raises `PredictionError`.
+    `top_bucket`+ (the last bucket pools every x ≥ top_bucket). With `weights`,
+    each row stands for that many customers and `holdout_purchases` is their
+    total. Columns: frequency_bucket ("0", …, "7+"), customers,
+    actual_holdout_purchases and predicted_holdout_purchases (means per customer).
+    Without a usable fit (`fit` None) the predictions are null and the actual
+    side stands; a fit whose predictions are not finite raises `PredictionError`.
     """
     x, t_x, age_ = _summary_arrays(frequency, recency, age, allow_missing=False)
     actual = _as_float_vector(holdout_purchases, "holdout_purchases")
     if actual.shape != x.shape:
-        raise ValueError("holdout_purchases must have one value per customer")
+        raise ValueError("holdout_purchases must have one value per row")
+    counts = _customer_weights(weights, x.shape)
     if fit is None:
         predicted = np.full(x.shape, np.nan)
     else:
         predicted = expected_purchases(fit, holdout_length, x, t_x, age_)
         _check_finite("bgnbd", np.ones(x.shape, bool), predicted_holdout_purchases=predicted)
     bucket = np.minimum(x, top_bucket).astype(np.int64)
+    # np.bincount adds in row order: the same rows give the same means, bit for bit.
+    customers, actual_total, predicted_total = (
+        np.bincount(bucket, weights=values, minlength=top_bucket + 1)
+        for values in (counts, actual, predicted * counts)
+    )
+    seen = customers > 0
     labels = [str(k) for k in range(top_bucket)] + [f"{top_bucket}+"]
-    return (
-        pl.DataFrame(
-            {
-                "bucket": bucket,
-                "actual": actual,
-                "predicted": pl.Series(predicted, dtype=pl.Float64, nan_to_null=True),
-            }
-        )
-        .group_by("bucket")
-        .agg(
-            pl.len().cast(pl.Int64).alias("customers"),
-            pl.col("actual").mean().alias("actual_holdout_purchases"),
-            pl.col("predicted").mean().alias("predicted_holdout_purchases"),
-        )
-        .sort("bucket")
-        .select(
-            pl.col("bucket")
-            .replace_strict(list(range(top_bucket + 1)), labels)
-            .alias("frequency_bucket"),
-            "customers",
-            "actual_holdout_purchases",
-            "predicted_holdout_purchases",
-        )
+    return pl.DataFrame(
+        {
+            "frequency_bucket": [label for label, kept in zip(labels, seen, strict=True) if kept],
+            "customers": customers[seen].astype(np.int64),
+            "actual_holdout_purchases": actual_total[seen] / customers[seen],
+            "predicted_holdout_purchases": pl.Series(
+                predicted_total[seen] / customers[seen], dtype=pl.Float64, nan_to_null=True
+            ),
+        }
     )
 
 

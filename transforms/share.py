@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from customer_equity.settings import Metrics
-from transforms.money import money_sum
+from transforms.money import money_from_units, money_sum, money_units
 from transforms.windows import Period
 
 
@@ -113,23 +113,53 @@ def contribution_identity(frame: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def prospect_estimate(frame: pl.LazyFrame, metrics: Metrics) -> pl.LazyFrame:
+def segment_margin_units(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Buyers' margin and revenue per segment as exact money units (partial sums, SPEC §3).
+
+    Buyers are customers with revenue > 0 in W. Units of disjoint customer sets
+    add up exactly, so per-bucket tables give the whole base's segment M.
+    Columns: segment, margin_units, revenue_units.
+    """
+    buyers = frame.filter(pl.col("revenue") > 0)
+    return buyers.group_by("segment").agg(
+        money_units(pl.col("gross_margin")).alias("margin_units"),
+        money_units(pl.col("revenue")).alias("revenue_units"),
+    )
+
+
+def _margin_rate(margin_units: pl.Expr, revenue_units: pl.Expr) -> pl.Expr:
+    # Null where nobody bought: 0 / 0 would be NaN, which coalesce would not skip.
+    revenue = money_from_units(revenue_units)
+    return pl.when(revenue > 0).then(money_from_units(margin_units) / revenue)
+
+
+def prospect_estimate(
+    frame: pl.LazyFrame, margin_units: pl.LazyFrame, metrics: Metrics
+) -> pl.LazyFrame:
     """Estimated Q for a potential customer: P·N from the wallet, K configured, M of the segment.
 
     M is the revenue-weighted margin rate of the buying customers of the same
-    segment (the whole base where the segment has none).
+    segment, the whole base's where the segment has none; `margin_units` are
+    `segment_margin_units` rows of every bucket (summed here).
     """
-    buyers = pl.col("revenue") > 0
-    buyer_margin = money_sum(pl.col("gross_margin").filter(buyers))
-    buyer_revenue = money_sum(pl.col("revenue").filter(buyers))
-    # A segment (or base) without buyers sums to 0 / 0 = NaN, which coalesce would not skip.
-    segment_rate = pl.when(buyer_revenue.over("segment") > 0).then(
-        buyer_margin.over("segment") / buyer_revenue.over("segment")
+    per_segment = margin_units.group_by("segment").agg(
+        pl.col("margin_units").sum(), pl.col("revenue_units").sum()
     )
-    base_rate = pl.when(buyer_revenue > 0).then(buyer_margin / buyer_revenue)
-    margin_rate = pl.coalesce(segment_rate, base_rate)
-    return frame.with_columns(
-        pl.when(pl.col("is_prospect"))
-        .then(pl.col("annual_wallet") * metrics.target_share * margin_rate)
-        .alias("estimated_annual_margin")
+    segment_rate = per_segment.select(
+        "segment",
+        _margin_rate(pl.col("margin_units"), pl.col("revenue_units")).alias("segment_rate"),
+    )
+    base_rate = per_segment.select(
+        _margin_rate(pl.col("margin_units").sum(), pl.col("revenue_units").sum()).alias("base_rate")
+    )
+    margin_rate = pl.coalesce("segment_rate", "base_rate")
+    return (
+        frame.join(segment_rate, on="segment", how="left", nulls_equal=True)
+        .join(base_rate, how="cross")
+        .with_columns(
+            pl.when(pl.col("is_prospect"))
+            .then(pl.col("annual_wallet") * metrics.target_share * margin_rate)
+            .alias("estimated_annual_margin")
+        )
+        .drop("segment_rate", "base_rate")
     )

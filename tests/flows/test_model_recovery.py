@@ -17,18 +17,15 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
-from flows.tasks import load_inputs
-from tests.conftest import generated_project, settings_of
+from tests.conftest import generated_project, settings_of, warehouse_inputs
 from tests.transforms.test_probabilistic import bgnbd_log_likelihood, standard_errors
-from transforms.outputs import (
-    customer_metrics,
-    fit_purchase_models,
-    repeat_purchase_summary_in_units,
-)
+from transforms.models import buyers_summary
+from transforms.outputs import customer_metrics_of, purchase_models, whole_base
 
 AS_OF = date(2025, 12, 31)
 
@@ -45,12 +42,16 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]
 
 def test_bgnbd_fit_recovers_the_generator_parameters(generated: tuple[Settings, dict]) -> None:
     settings, truth = generated
-    metrics = customer_metrics(load_inputs(settings, AS_OF), AS_OF, settings).collect()
-    models = fit_purchase_models(metrics, settings)
+    base = whole_base(warehouse_inputs(settings, AS_OF), AS_OF, settings)
+    models = purchase_models(base.measured.partials, settings)
+    metrics = customer_metrics_of(base.measured.customers, base.facts, models, settings)
     assert models.bgnbd is not None and models.bgnbd.converged, models.bgnbd_error
     fit = models.bgnbd
-    summary = repeat_purchase_summary_in_units(metrics.lazy(), "days").collect()
-    x, t_x, age = (summary[c].to_numpy() for c in ("repeat_purchases", "recency", "age"))
+    summary = buyers_summary(metrics).collect()
+    x, t_x, age = (
+        summary[c].cast(pl.Float64).to_numpy()
+        for c in ("repeat_purchases", "recency_days", "age_days")
+    )
     estimate = np.log([fit.r, fit.alpha, fit.a, fit.b])
     errors = standard_errors(lambda p: bgnbd_log_likelihood(np.exp(p), x, t_x, age), estimate)
     true_log = np.log([truth["r"], truth["alpha"], truth["a"], truth["b"]])

@@ -21,7 +21,7 @@ from customer_equity.settings import STAGES, Metrics, Settings, Tiers, Value
 from schemas.inputs import input_schema
 from tests.conftest import settings_of
 from tests.reliability.support import NOW, new_project
-from transforms.equity import customer_equity
+from transforms.equity import customer_equity, equity_partials
 from transforms.outputs import Inputs, customer_metrics
 from transforms.tiers import customer_tiers
 
@@ -243,7 +243,7 @@ def test_customer_equity_does_not_depend_on_the_order_of_customers(
         }
     )
     equity = [
-        customer_equity(frame.lazy(), churn, Value(), 0.08).collect()
+        customer_equity(equity_partials(frame.lazy()), churn, Value(), 0.08).collect()
         for frame in _both_orders(rows, rng)
     ]
     assert equity[0].equals(equity[1])

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from customer_equity.ingest import ingest_inbox
-from flows.tasks import load_inputs
-from tests.conftest import DATA, settings_of, write_config, write_extract
+from tests.conftest import DATA, settings_of, warehouse_inputs, write_config, write_extract
 from transforms.outputs import customer_metrics
 
 CUT_OFF = date(1997, 9, 30)
@@ -60,7 +59,7 @@ def pipeline_summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
     settings = settings_of(root)
     (outcome,) = ingest_inbox(settings, "cdnow")
     assert (outcome.rows_read, outcome.rows_loaded) == (6919, 6919)
-    metrics = customer_metrics(load_inputs(settings, CUT_OFF), CUT_OFF, settings).collect()
+    metrics = customer_metrics(warehouse_inputs(settings, CUT_OFF), CUT_OFF, settings).collect()
     return {
         row["customer_id"]: (
             row["repeat_purchases"],

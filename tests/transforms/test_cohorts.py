@@ -22,6 +22,7 @@ from datetime import date
 import polars as pl
 import pytest
 
+from customer_equity.settings import Settings
 from schemas.outputs import conform
 from tests.conftest import frame, transactions
 from transforms import outputs
@@ -151,7 +152,7 @@ def test_outputs_ignores_returns_and_rows_after_d() -> None:
         wallets=pl.LazyFrame(schema={"customer_id": pl.String, "period_start": pl.Date}),
         costs=pl.LazyFrame(schema={"customer_id": pl.String, "cost_date": pl.Date}),
     )
-    cells = outputs.cohort_retention(inputs, D).collect()
+    cells = outputs.cohort_retention(outputs.measure(inputs, D, Settings()).partials, D).collect()
     assert cells.select(
         "cohort_month", "months_since_first", "cohort_customers", "active_customers"
     ).rows() == [

@@ -12,8 +12,7 @@ from polars.testing import assert_frame_equal
 from customer_equity import warehouse
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
-from flows.tasks import load_inputs
-from tests.conftest import generated_project, settings_of
+from tests.conftest import generated_project, settings_of, warehouse_inputs
 from transforms.outputs import customer_metrics
 
 AS_OF_DATES = [date(2024, 6, 30), date(2025, 3, 15), date(2025, 10, 1), date(2025, 12, 31)]
@@ -50,7 +49,7 @@ def _by_sql(settings: Settings, as_of: date) -> pl.DataFrame:
 def test_polars_and_sql_agree(loaded: Settings, as_of: date) -> None:
     expected = _by_sql(loaded, as_of)
     actual = (
-        customer_metrics(load_inputs(loaded, as_of), as_of, loaded)
+        customer_metrics(warehouse_inputs(loaded, as_of), as_of, loaded)
         .collect()
         .select(expected.columns)
     )

@@ -11,7 +11,8 @@ from customer_equity.settings import Settings, Value
 from tests.conftest import AS_OF, transactions
 from tests.transforms.test_outputs import COST_SCHEMA, CUSTOMER_SCHEMA, WALLET_SCHEMA, rows_of
 from transforms import outputs
-from transforms.equity import customer_equity
+from transforms.equity import customer_equity, equity_partials
+from transforms.models import PurchaseModels
 
 
 def _pvifa(years: float, rate: float = 0.08) -> float:
@@ -66,7 +67,7 @@ def test_four_steps_with_each_groups_own_rate() -> None:
     for their active members' CLVs — core = {a}: 0.2; general = {b, c}: 0.15.
     """
     churn = _churn([("base", "all", 100, 25), ("segment", "x", 100, 20), ("segment", "y", 100, 10)])
-    rows = _rows(customer_equity(VALUED, churn, Value(), 0.08))
+    rows = _rows(customer_equity(equity_partials(VALUED), churn, Value(), 0.08))
     base, x, y = rows[("base", "all")], rows[("segment", "x")], rows[("segment", "y")]
     assert (base["customers"], base["churn_rate"], base["lifetime_source"]) == (3, 0.25, "base")
     assert base["avg_lifetime_years"] == pytest.approx(4.0)
@@ -96,7 +97,7 @@ def test_segments_fall_back_like_customer_value() -> None:
         .otherwise("segment")
         .alias("segment")
     )
-    rows = _rows(customer_equity(valued, churn, Value(min_group_size=30), 0.08))
+    rows = _rows(customer_equity(equity_partials(valued), churn, Value(min_group_size=30), 0.08))
     for segment in ("x", "y", "z"):
         row = rows[("segment", segment)]
         assert (row["churn_rate"], row["lifetime_source"]) == (0.25, "base"), segment
@@ -108,7 +109,9 @@ def test_segments_fall_back_like_customer_value() -> None:
 def test_a_base_nobody_was_active_in_a_year_ago_rests_on_the_cap() -> None:
     """CDNOW as of 1997-09-30: no churn rate can be observed; T = max_lifetime_years (20)."""
     churn = _churn([("base", "all", 0, 0)])
-    rows = _rows(customer_equity(VALUED, churn, Value(max_lifetime_years=20), 0.08))
+    rows = _rows(
+        customer_equity(equity_partials(VALUED), churn, Value(max_lifetime_years=20), 0.08)
+    )
     base = rows[("base", "all")]
     assert (base["churn_rate"], base["avg_lifetime_years"], base["lifetime_source"]) == (
         0.05,
@@ -159,12 +162,10 @@ def test_hand_case_group_rate_not_the_mean_of_customer_rates() -> None:
         pl.lit(None, pl.Float64).alias("aum"),
     )
     inputs = outputs.Inputs(tx, customers, rows_of(WALLET_SCHEMA), rows_of(COST_SCHEMA))
-    metrics = outputs.customer_metrics(inputs, AS_OF, settings)
-    churn = outputs.churn(inputs, AS_OF, settings).collect()
-    models = outputs.PurchaseModels(None, None, "weeks", "too few", "too few")
-    value = outputs.customer_value(metrics, churn.lazy(), models, settings)
-    tiers = outputs.customer_tiers(metrics, value, customers, settings)
-    equity = _rows(outputs.customer_equity(value, metrics, tiers, churn.lazy(), settings))
+    models = PurchaseModels(None, None, "weeks", "too few", "too few")
+    tables = outputs.whole_base_tables(inputs, AS_OF, settings, models)
+    churn = tables["churn"]
+    equity = _rows(tables["customer_equity"].lazy())
 
     base_churn = churn.filter(pl.col("group_by") == "base").row(0, named=True)
     assert base_churn["churn_rate"] == pytest.approx(1 / 3)

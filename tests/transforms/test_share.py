@@ -28,7 +28,12 @@ import pytest
 from customer_equity.settings import Metrics
 from tests.conftest import AS_OF, frame, transactions
 from transforms.metrics import annualised, costed_transactions, window_metrics
-from transforms.share import contribution_identity, prospect_estimate, purchase_share
+from transforms.share import (
+    contribution_identity,
+    prospect_estimate,
+    purchase_share,
+    segment_margin_units,
+)
 from transforms.windows import trailing
 
 D = date(2025, 6, 30)
@@ -267,28 +272,40 @@ PROSPECT_FRAME = pl.LazyFrame(
 
 
 def test_prospect_estimate_is_wallet_times_target_share_times_segment_rate() -> None:
-    rows = _by_customer(prospect_estimate(PROSPECT_FRAME, Metrics()))
+    rows = _by_customer(
+        prospect_estimate(PROSPECT_FRAME, segment_margin_units(PROSPECT_FRAME), Metrics())
+    )
     assert rows["P"]["estimated_annual_margin"] == pytest.approx(1000 * 0.3 * 0.25)  # = 75
 
 
 def test_prospect_in_segment_without_buyers_falls_back_to_base_rate() -> None:
-    rows = _by_customer(prospect_estimate(PROSPECT_FRAME, Metrics()))
+    rows = _by_customer(
+        prospect_estimate(PROSPECT_FRAME, segment_margin_units(PROSPECT_FRAME), Metrics())
+    )
     # y has no buyers (R's returns do not make it one): base rate 150 / 500 = 0.3
     assert rows["Q"]["estimated_annual_margin"] == pytest.approx(1000 * 0.3 * 0.3)  # = 90
 
 
 def test_target_share_is_configurable() -> None:
-    rows = _by_customer(prospect_estimate(PROSPECT_FRAME, Metrics(target_share=0.5)))
+    rows = _by_customer(
+        prospect_estimate(
+            PROSPECT_FRAME, segment_margin_units(PROSPECT_FRAME), Metrics(target_share=0.5)
+        )
+    )
     assert rows["P"]["estimated_annual_margin"] == pytest.approx(1000 * 0.5 * 0.25)  # = 125
 
 
 def test_no_estimate_for_buyers_or_prospects_without_wallet() -> None:
-    rows = _by_customer(prospect_estimate(PROSPECT_FRAME, Metrics()))
+    rows = _by_customer(
+        prospect_estimate(PROSPECT_FRAME, segment_margin_units(PROSPECT_FRAME), Metrics())
+    )
     assert rows["A"]["estimated_annual_margin"] is None  # existing customer, wallet or not
     assert rows["N"]["estimated_annual_margin"] is None  # prospect with no wallet
 
 
 def test_no_buyers_anywhere_gives_null_not_nan() -> None:
     prospects_only = PROSPECT_FRAME.filter(pl.col("is_prospect"))
-    rows = _by_customer(prospect_estimate(prospects_only, Metrics()))
+    rows = _by_customer(
+        prospect_estimate(prospects_only, segment_margin_units(prospects_only), Metrics())
+    )
     assert rows["P"]["estimated_annual_margin"] is None

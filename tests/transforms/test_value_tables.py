@@ -11,15 +11,14 @@ from customer_equity.settings import Settings, Value
 from schemas.outputs import conform
 from tests.conftest import AS_OF, transactions
 from tests.transforms.test_outputs import COST_SCHEMA, CUSTOMER_SCHEMA, WALLET_SCHEMA, rows_of
+from transforms.models import PurchaseModels, model_fit
 from transforms.outputs import (
     Inputs,
-    PurchaseModels,
-    churn,
-    customer_metrics,
+    customer_metrics_of,
     customer_value,
-    fit_purchase_models,
-    model_fit,
-    with_p_alive,
+    purchase_models,
+    whole_base,
+    whole_base_tables,
 )
 
 SETTINGS = Settings()
@@ -32,18 +31,16 @@ def test_too_few_customers_leave_probabilistic_columns_null_and_say_why() -> Non
         ("B1", "B", date(2025, 3, 1), 50.0, 30.0),
     )
     inputs = Inputs(tx, rows_of(CUSTOMER_SCHEMA), rows_of(WALLET_SCHEMA), rows_of(COST_SCHEMA))
-    metrics = customer_metrics(inputs, AS_OF, SETTINGS).collect()
-    models = fit_purchase_models(metrics, SETTINGS)
+    base = whole_base(inputs, AS_OF, SETTINGS)
+    models = purchase_models(base.measured.partials, SETTINGS)
     assert models.bgnbd is None and "customers" in (models.bgnbd_error or "")
     fit_table = conform("model_fit", model_fit(models))
     assert fit_table["converged"].to_list() == [False, False]
     assert fit_table["message"].null_count() == 0  # each absent model says why
     # the fit survives the trip between tasks
     assert PurchaseModels.from_record(models.to_record()) == models
-    published = with_p_alive(metrics.lazy(), models, SETTINGS).collect()
-    value = customer_value(
-        published.lazy(), churn(inputs, AS_OF, SETTINGS), models, SETTINGS
-    ).collect()
+    published = customer_metrics_of(base.measured.customers, base.facts, models, SETTINGS)
+    value = customer_value(published, base.facts, models, SETTINGS).collect()
     conform("customer_value", value)
     assert value["clv_probabilistic"].null_count() == value.height
     assert value["clv_annuity"].is_not_null().all()  # the other methods are unaffected
@@ -74,19 +71,12 @@ def test_an_unconverged_fit_publishes_no_probabilistic_column_and_says_why() -> 
     inputs = Inputs(
         FIFTEEN_IDENTICAL, rows_of(CUSTOMER_SCHEMA), rows_of(WALLET_SCHEMA), rows_of(COST_SCHEMA)
     )
-    metrics = customer_metrics(inputs, AS_OF, SETTINGS).collect()
-    models = fit_purchase_models(metrics, SETTINGS)
-    fit_table = conform("model_fit", model_fit(models))
+    tables = whole_base_tables(inputs, AS_OF, SETTINGS)
+    fit_table = conform("model_fit", tables["model_fit"])
     assert not any(fit_table["converged"])
     assert all("at its search bound" in m and "left null" in m for m in fit_table["message"])
-    published = with_p_alive(metrics.lazy(), models, SETTINGS).collect()
-    assert published["p_alive"].null_count() == 15
-    value = conform(
-        "customer_value",
-        customer_value(
-            published.lazy(), churn(inputs, AS_OF, SETTINGS), models, SETTINGS
-        ).collect(),
-    )
+    assert tables["customer_metrics"]["p_alive"].null_count() == 15
+    value = conform("customer_value", tables["customer_value"])
     for column in PROBABILISTIC:
         assert value[column].null_count() == 15, column
     assert value["clv_annuity"].is_not_null().all()
@@ -128,7 +118,9 @@ def test_a_customer_known_only_from_returns_is_not_a_prospect() -> None:
     )
     settings = Settings(value=Value(group_by="base", min_group_size=1))
     inputs = Inputs(tx, rows_of(CUSTOMER_SCHEMA), rows_of(WALLET_SCHEMA), rows_of(COST_SCHEMA))
-    metrics = conform("customer_metrics", customer_metrics(inputs, AS_OF, settings).collect())
+    models = PurchaseModels(None, None, "weeks", "too few", "too few")
+    tables = whole_base_tables(inputs, AS_OF, settings, models)
+    metrics = conform("customer_metrics", tables["customer_metrics"])
     rows = {row["customer_id"]: row for row in metrics.to_dicts()}
     r, q = rows["R"], rows["Q"]
     assert (r["is_prospect"], r["churned"], r["lifecycle_stage"]) == (False, False, "growth")
@@ -139,15 +131,11 @@ def test_a_customer_known_only_from_returns_is_not_a_prospect() -> None:
     assert (q["is_prospect"], q["churned"], q["lifecycle_stage"]) == (False, True, "termination")
     assert "return" in q["stage_reason"]
 
-    models = PurchaseModels(None, None, "weeks", "too few", "too few")
-    churn_table = churn(inputs, AS_OF, settings).collect()
+    churn_table = tables["churn"]
     assert churn_table.filter(pl.col("group_by") == "base")["churn_rate"].item() == pytest.approx(
         1 / 3
     )
-    value = conform(
-        "customer_value",
-        customer_value(metrics.lazy(), churn_table.lazy(), models, settings).collect(),
-    )
+    value = conform("customer_value", tables["customer_value"])
     values = {row["customer_id"]: row for row in value.to_dicts()}
     assert values["R"]["clv_annuity"] == pytest.approx(-154.63, abs=0.005)
     assert values["R"]["clv_projection"] == pytest.approx(-154.63, abs=0.005)
