@@ -89,11 +89,14 @@ def _inputs(layout: BucketLayout, bucket: int) -> outputs.Inputs:
 @task(name="measure-bucket", cache_policy=NO_CACHE)
 def measure_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: int) -> None:
     """Map step 1: the bucket's customers' own figures and its partials."""
-    measured = outputs.measure(_inputs(layout, bucket), as_of, settings)
-    customers = measured.customers.collect()
+    inputs = _inputs(layout, bucket)
+    customers = outputs.measured_customers(inputs, as_of, settings).collect()
     buckets.write_frame(customers, layout, layout.bucket_file("measured", bucket))
-    for name in outputs.Partials.names():
-        part = getattr(measured.partials, name)
+    partials = outputs.bucket_partials(inputs, customers.lazy(), as_of, settings)
+    names = outputs.Partials.names()
+    for name, part in zip(
+        names, pl.collect_all([getattr(partials, n) for n in names]), strict=True
+    ):
         buckets.write_frame(part, layout, layout.bucket_file(f"partials/{name}", bucket))
     _progress("measured", layout, bucket, customers.height)
 

@@ -5,7 +5,7 @@ customers are split into buckets (by a hash of customer_id) and each bucket
 is computed alone, in bounded memory. The few figures that need the whole
 base reduce from small per-bucket partials:
 
-    measure           bucket rows ≤ D   -> Measured: customers' own figures + Partials
+    measured_customers, bucket_partials   bucket rows ≤ D -> customers' own figures, Partials
     group_facts       Partials, all     -> GroupFacts: churn, cohorts, segment M, referrals
     fit_purchase_models  Partials, all  -> the BG/NBD and Gamma-Gamma fits (transforms.models)
     customer_metrics_of  Measured + facts -> customer_metrics of the bucket
@@ -152,9 +152,9 @@ def purchase_dates(transactions: pl.LazyFrame) -> pl.LazyFrame:
     return transactions.filter(is_purchase()).select("customer_id", "transaction_date")
 
 
-def measure(inputs: Inputs, as_of: date, settings: Settings) -> Measured:
-    """Map step 1: per customer of the bucket, every figure of SPEC §3–§4 that needs only
-    the customer's own rows; and the bucket's partials of the whole-base figures."""
+def measured_customers(inputs: Inputs, as_of: date, settings: Settings) -> pl.LazyFrame:
+    """Map step 1: per customer of the bucket, every figure of SPEC §3–§5 that needs only
+    the customer's own rows."""
     metrics = settings.metrics
     data = inputs.as_of(as_of)
     transactions = costed_transactions(data.transactions, metrics)
@@ -165,7 +165,7 @@ def measure(inputs: Inputs, as_of: date, settings: Settings) -> Measured:
     ).unique()
     activity = churn_rules.last_activity(transactions)
     status = churn_rules.churn_status(activity, data.customers, as_of, metrics.churn_after_days)
-    customers = (
+    return (
         everyone.join(data.customers.select("customer_id", "segment"), on="customer_id", how="left")
         .join(summary, on="customer_id", how="left")
         .join(activity, on="customer_id", how="left")
@@ -190,8 +190,22 @@ def measure(inputs: Inputs, as_of: date, settings: Settings) -> Measured:
         .pipe(annual_contribution)
         .pipe(contribution_identity)
     )
+
+
+def bucket_partials(
+    inputs: Inputs, customers: pl.LazyFrame, as_of: date, settings: Settings
+) -> Partials:
+    """Map step 1b: the bucket's partials of the whole-base figures.
+
+    `customers` is the bucket's `measured_customers` (materialised once by the
+    caller, so the partials derived from it do not recompute it).
+    """
+    metrics = settings.metrics
+    data = inputs.as_of(as_of)
+    transactions = costed_transactions(data.transactions, metrics)
+    window = trailing(as_of, metrics.window_days)
     dated = data.transactions.select("customer_id", "transaction_date", "amount")
-    partials = Partials(
+    return Partials(
         churn_counts=churn_rules.churn_counts(
             churn_rules.churn_cohort(dated, data.customers, as_of, metrics.churn_after_days),
             data.customers,
@@ -204,7 +218,12 @@ def measure(inputs: Inputs, as_of: date, settings: Settings) -> Measured:
         repeat_purchases=repeat_purchase_rows(customers),
         spend=spend_rows(customers),
     )
-    return Measured(customers=customers, partials=partials)
+
+
+def measure(inputs: Inputs, as_of: date, settings: Settings) -> Measured:
+    """Map step 1 in one: the measured customers and the bucket's partials."""
+    customers = measured_customers(inputs, as_of, settings)
+    return Measured(customers, bucket_partials(inputs, customers, as_of, settings))
 
 
 def group_facts(partials: Partials) -> GroupFacts:

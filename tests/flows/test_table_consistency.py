@@ -16,9 +16,8 @@ import pytest
 
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
-from flows.tasks import load_inputs
 from schemas.outputs import conform
-from tests.conftest import generated_project, settings_of
+from tests.conftest import generated_project, settings_of, warehouse_inputs
 from transforms import outputs
 
 # The generator's history starts on 2023-01-01 (three years up to 2025-12-31).
@@ -45,26 +44,10 @@ def tables(settings: Settings) -> dict[date, dict[str, pl.DataFrame]]:
     """Every published table per as-of date, built as the nightly flow builds them."""
     result = {}
     for as_of in AS_OF_DATES:
-        inputs = load_inputs(settings, as_of)
-        metrics = outputs.customer_metrics(inputs, as_of, settings).collect()
-        models = outputs.fit_purchase_models(metrics, settings)
-        published = outputs.with_p_alive(metrics.lazy(), models, settings).collect()
-        churn = outputs.churn(inputs, as_of, settings).collect()
-        value = outputs.customer_value(published.lazy(), churn.lazy(), models, settings).collect()
-        tiers = outputs.customer_tiers(
-            published.lazy(), value.lazy(), inputs.customers, settings
-        ).collect()
-        equity = outputs.customer_equity(
-            value.lazy(), published.lazy(), tiers.lazy(), churn.lazy(), settings
-        ).collect()
+        built = outputs.whole_base_tables(warehouse_inputs(settings, as_of), as_of, settings)
         result[as_of] = {
-            name: conform(name, frame)
-            for name, frame in {
-                "customer_metrics": published,
-                "churn": churn,
-                "customer_value": value,
-                "customer_equity": equity,
-            }.items()
+            name: conform(name, built[name])
+            for name in ("customer_metrics", "churn", "customer_value", "customer_equity")
         }
     return result
 

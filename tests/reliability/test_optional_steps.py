@@ -66,7 +66,7 @@ def test_a_failing_optional_step_still_writes_data_quality(
     def broken(*_: object, **__: object) -> pl.DataFrame:
         raise RuntimeError("disk full while fitting")
 
-    monkeypatch.setattr(flows.tasks.outputs, "model_calibration", broken)
+    monkeypatch.setattr(flows.tasks, "model_calibration", broken)
     result = nightly(
         as_of=AS_OF, config=str(root / "customer-equity.toml"), holdout_from=date(2025, 10, 1)
     )
