@@ -67,9 +67,7 @@ def _published(lake: Path, table: str) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_every_table_is_identical_for_any_bucket_count(
-    lakes: dict[int, Path], table: str
-) -> None:
+def test_every_table_is_identical_for_any_bucket_count(lakes: dict[int, Path], table: str) -> None:
     one = _published(lakes[1], table)
     assert one.height > 0
     for buckets in BUCKET_COUNTS[1:]:
