@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_model_fit.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_report.py
 
 # Scheduling on one machine (docs/runbook.md): `make server` in one terminal,
 # `make serve` in a second, then `make backfill START=2025-12-01 END=2025-12-07`.

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 from array import array
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -681,8 +682,16 @@ def check_run_accounting(con: duckdb.DuckDBPyConnection, run_id: str, files_seen
         raise AccountingError(f"run {run_id}: ingestion does not add up: " + "; ".join(problems))
 
 
-def ingest_inbox(settings: Settings, run_id: str, now: datetime | None = None) -> list[FileOutcome]:
-    """Load every new extract of the inbox; one outcome per file seen (SPEC §9 data_quality)."""
+def ingest_inbox(
+    settings: Settings,
+    run_id: str,
+    now: datetime | None = None,
+    progress: Callable[[int, int, FileOutcome], None] | None = None,
+) -> list[FileOutcome]:
+    """Load every new extract of the inbox; one outcome per file seen (SPEC §9 data_quality).
+
+    `progress(done, total, outcome)` is called after each file (for the run log).
+    """
     now = now or datetime.now(UTC)
     outcomes: list[FileOutcome] = []
     inbox = settings.paths.inbox
@@ -690,9 +699,12 @@ def ingest_inbox(settings: Settings, run_id: str, now: datetime | None = None) -
         settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
     )
     try:
-        for kind, path in discover_extracts(inbox):
+        extracts = list(discover_extracts(inbox))
+        for kind, path in extracts:
             outcome = _ingest_one(con, kind, path, settings, run_id, now)
             outcomes.append(outcome)
+            if progress:
+                progress(len(outcomes), len(extracts), outcome)
         check_run_accounting(con, run_id, len(outcomes))
         checkpoint("ingest-done")
     finally:

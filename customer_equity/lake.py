@@ -124,9 +124,41 @@ def clear_staging(lake: Path) -> None:
         shutil.rmtree(staging)
 
 
-def read_partition(lake: Path, table: str, as_of: date) -> pl.DataFrame:
-    """One published partition, without the partition key."""
-    return pl.read_parquet(partition_dir(lake, table, as_of) / "*.parquet")
+def partition_exists(lake: Path, table: str, as_of: date) -> bool:
+    return any(partition_dir(lake, table, as_of).glob("*.parquet"))
+
+
+def read_partition(
+    lake: Path, table: str, as_of: date, columns: list[str] | None = None
+) -> pl.DataFrame:
+    """One published partition (all columns, or `columns`), without the partition key."""
+    return pl.read_parquet(partition_dir(lake, table, as_of) / "*.parquet", columns=columns)
+
+
+def table_names(lake: Path) -> list[str]:
+    """The tables of the lake: folders named like a table holding at least one partition.
+
+    Staging (`.staging`), reports (`_reports`) and the catalog file are not tables.
+    """
+    if not lake.is_dir():
+        return []
+    return sorted(
+        folder.name
+        for folder in lake.iterdir()
+        if folder.is_dir()
+        and TABLE_NAME.fullmatch(folder.name)
+        and any(folder.glob(f"{PARTITION_KEY}=*/*.parquet"))
+    )
+
+
+def published_dates(lake: Path, table: str) -> list[date]:
+    """The as-of dates of `table` that have a partition, oldest first."""
+    prefix = f"{PARTITION_KEY}="
+    return sorted(
+        date.fromisoformat(folder.name.removeprefix(prefix))
+        for folder in (lake / table).glob(f"{prefix}*")
+        if any(folder.glob("*.parquet"))
+    )
 
 
 def read_table(lake: Path, table: str) -> pl.DataFrame:

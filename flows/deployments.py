@@ -73,7 +73,8 @@ def build_deployments(
             name="backfill",
             description=(
                 "Backfill: the nightly flow for every as-of date from `start` to `end`, "
-                "oldest first. Start it with Run → Custom run."
+                "oldest first, or for exactly the `dates` given (the failed dates of an "
+                "earlier backfill). Start it with Run → Custom run."
             ),
             parameters=defaults,
             concurrency_limit=one_run_at_a_time(),

@@ -15,6 +15,7 @@ from customer_equity.lake import clear_staging
 from customer_equity.settings import Engine, Settings, load_settings
 from customer_equity.warehouse import warehouse_lock
 from flows.artifacts import publish_run_artifacts
+from flows.reporting import publish_report
 from flows.tasks import (
     calibration_bucket,
     holdout_cut_off,
@@ -93,7 +94,7 @@ def bucket_tables(settings: Settings, as_of: date, layout: BucketLayout) -> None
     reduce_group_facts(settings, as_of, layout)
     each_bucket(value_bucket, layout, settings=settings, as_of=as_of)
     reduce_tier_cutoffs(settings, layout)
-    each_bucket(tier_bucket, layout, settings=settings)
+    each_bucket(tier_bucket, layout, settings=settings, as_of=as_of)
     reduce_customer_equity(settings, layout)
 
 
@@ -187,4 +188,9 @@ def nightly(
         # The tables are published and correct; a missing report must not make a
         # scheduled run look failed (and re-run), but it must be visible.
         logger.warning("tables published, but the run report was not: %s", report.message)
+    pages = publish_report(settings, as_of, return_state=True)
+    if pages.is_completed():
+        result |= pages.result()
+    else:
+        logger.warning("tables published, but the HTML report was not: %s", pages.message)
     return result

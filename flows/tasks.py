@@ -24,6 +24,7 @@ from customer_equity import buckets, lake, warehouse
 from customer_equity.buckets import BucketLayout
 from customer_equity.faults import checkpoint
 from customer_equity.ingest import ingest_inbox
+from customer_equity.progress import file_progress, heartbeat
 from customer_equity.settings import Settings
 from transforms import outputs
 from transforms.models import PurchaseModels, model_calibration, model_fit
@@ -32,11 +33,12 @@ from transforms.models import PurchaseModels, model_calibration, model_fit
 @task(name="ingest-extracts", cache_policy=NO_CACHE)
 def ingest_extracts(settings: Settings, run_id: str) -> list[dict[str, object]]:
     """Load every new extract file into the warehouse; one outcome per file seen."""
-    outcomes = ingest_inbox(settings, run_id, datetime.now(UTC))
+    logger = get_run_logger()
+    with heartbeat(logger, "ingesting extracts"):
+        outcomes = ingest_inbox(settings, run_id, datetime.now(UTC), file_progress(logger))
     rows = [asdict(outcome) for outcome in outcomes]
     loaded = [o for o in outcomes if o.status == "loaded"]
     failed = [o for o in outcomes if o.status == "failed"]
-    logger = get_run_logger()
     logger.info(
         "ingested %d file(s), %s rows (%s new, %s replaced, %s duplicate), %s quarantined; "
         "%d already loaded, %d failed",
@@ -130,13 +132,15 @@ def reduce_group_facts(settings: Settings, as_of: date, layout: BucketLayout) ->
     """Reduce step: churn, cohorts, segment M, referral totals and the model fits of D."""
     partials = _partials(layout)
     facts = outputs.group_facts(partials)
+    logger = get_run_logger()
     for name in ("churn", "segment_margins", "referral_margins", "referrals_known", "cost_rows"):
         buckets.write_frame(getattr(facts, name), layout, layout.path("facts", f"{name}.parquet"))
-    models = outputs.purchase_models(partials, settings)
+    with heartbeat(logger, "fitting BG/NBD and Gamma-Gamma on every bucket's summaries"):
+        models = outputs.purchase_models(partials, settings)
     checkpoint("tasks-after-model-fit")
     for error in (models.bgnbd_error, models.gamma_gamma_error):
         if error:
-            get_run_logger().warning("purchase model not fitted: %s", error)
+            logger.warning("purchase model not fitted: %s", error)
     buckets.write_models(layout, models.to_record())
     buckets.write_output_part(facts.churn, layout, "churn", 0)
     buckets.write_output_part(
@@ -177,8 +181,9 @@ def reduce_tier_cutoffs(settings: Settings, layout: BucketLayout) -> None:
 
 
 @task(name="tier-bucket", cache_policy=NO_CACHE)
-def tier_bucket(settings: Settings, layout: BucketLayout, bucket: int) -> None:
-    """Map step 3: the bucket's customer_tiers and its share of customer_equity."""
+def tier_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: int) -> None:
+    """Map step 3: the bucket's customer_tiers, its share of customer_equity and of the
+    year's acquisitions (retention economics)."""
     cutoffs = {
         name: buckets.read_frame(layout, layout.path("cutoffs", f"{name}.parquet")).lazy()
         for name, rule in settings.tiers.rule_sets.items()
@@ -191,16 +196,23 @@ def tier_bucket(settings: Settings, layout: BucketLayout, bucket: int) -> None:
     value = buckets.read_frame(layout, layout.bucket_file("tables/customer_value", bucket))
     equity = outputs.equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings)
     buckets.write_frame(equity, layout, layout.bucket_file("equity", bucket))
+    acquired = outputs.retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings)
+    buckets.write_frame(acquired, layout, layout.bucket_file("acquisitions", bucket))
     _progress("tiered", layout, bucket, metrics.height)
 
 
 @task(name="customer-equity", cache_policy=NO_CACHE)
 def reduce_customer_equity(settings: Settings, layout: BucketLayout) -> None:
-    """Reduce step: customer_equity per group from every bucket's share and the churn table."""
+    """Reduce step: customer_equity per group from every bucket's share and the churn table,
+    and retention_economics (SPEC §11) from it and every bucket's acquisitions."""
     equity = outputs.customer_equity(
         buckets.read_buckets(layout, "equity"), _facts(layout).churn, settings
-    )
+    ).collect()
     buckets.write_output_part(equity, layout, "customer_equity", 0)
+    economics = outputs.retention_economics(
+        equity.lazy(), buckets.read_buckets(layout, "acquisitions"), settings
+    )
+    buckets.write_output_part(economics, layout, "retention_economics", 0)
 
 
 @task(name="calibration-bucket", cache_policy=NO_CACHE)

@@ -39,7 +39,7 @@ def data_dictionary() -> str:
     lines = [
         "# Data dictionary",
         "",
-        "Generated from `schemas/` by `customer-equity dictionary`; do not edit by hand.",
+        "Generated from `schemas/` by `customer-equity docs`; do not edit by hand.",
         "Money is DOUBLE in the base currency; dates are DATE; every output table is",
         "Hive-partitioned by `as_of_date=YYYY-MM-DD` (the key is in the folder name).",
         "",

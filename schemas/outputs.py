@@ -332,6 +332,50 @@ CUSTOMER_EQUITY = _table(
     "Customer equity per group by the source's four steps (SPEC §7).",
 )
 
+RETENTION_ECONOMICS = _table(
+    "retention_economics",
+    ("group_by", "group_value"),
+    {
+        "group_by": _col(TEXT, "base, segment or value_tier", nullable=False),
+        "group_value": _col(TEXT, "value of the grouping"),
+        "customers": _col(INT, "active customers", nullable=False, checks=NON_NEGATIVE),
+        "churn_rate": _col(FLOAT, "r of the group (as in customer_equity)", checks=FRACTION),
+        "avg_lifetime_years": _col(FLOAT, "T = 1 / r"),
+        "replacements_per_year": _col(
+            FLOAT,
+            "r × customers: new customers needed a year to hold the base",
+            checks=NON_NEGATIVE,
+        ),
+        "customers_acquired": _col(
+            INT, "customers whose first purchase is in the 365 days ending on D", nullable=False
+        ),
+        "acquisition_cost_per_customer": _col(
+            FLOAT, "mean acquisition cost of those (null without a costs extract)"
+        ),
+        "acquisition_cost_source": _col(
+            TEXT, "group, or base when the group acquired nobody in the last 365 days"
+        ),
+        "replacement_cost_per_year": _col(
+            FLOAT, "replacements_per_year × acquisition_cost_per_customer"
+        ),
+        "customer_equity": _col(FLOAT, "SPEC §7 equity at r"),
+        "equity_churn_minus_5pts": _col(FLOAT, "equity at r − 0.05 (floored at 1 / max lifetime)"),
+        "equity_churn_minus_10pts": _col(FLOAT, "equity at r − 0.10 (floored at 1 / max lifetime)"),
+        "equity_churn_plus_5pts": _col(FLOAT, "equity at r + 0.05 (at most 1)"),
+        "equity_per_churn_point": _col(
+            FLOAT, "equity at r − 0.01 minus equity at r: one point less churn"
+        ),
+    },
+    [
+        _rows(
+            "replacements_within_base",
+            pl.col("replacements_per_year") <= pl.col("customers"),
+        ),
+    ],
+    "Retention economics per group: replacements, their cost, equity under churn scenarios "
+    "(SPEC §11).",
+)
+
 MODEL_FIT = _table(
     "model_fit",
     ("model", "parameter"),
@@ -388,6 +432,7 @@ OUTPUT_SCHEMAS: dict[str, pa.DataFrameSchema] = {
         CUSTOMER_VALUE,
         CUSTOMER_TIERS,
         CUSTOMER_EQUITY,
+        RETENTION_ECONOMICS,
         MODEL_FIT,
         MODEL_CALIBRATION,
         DATA_QUALITY,

@@ -32,6 +32,7 @@ from schemas.inputs import input_schema
 from schemas.outputs import OUTPUT_SCHEMAS
 from transforms import churn as churn_rules
 from transforms import equity as equity_rules
+from transforms import retention as retention_rules
 from transforms import tiers as tier_rules
 from transforms.cohorts import cohort_activity, cohort_triangle
 from transforms.lifecycle import lifecycle_stage, with_decline_halves
@@ -364,6 +365,22 @@ def customer_equity(
     )
 
 
+def retention_partials(
+    metrics: pl.LazyFrame, tiers: pl.LazyFrame, as_of: date, settings: Settings
+) -> pl.LazyFrame:
+    """Map step 3c: one bucket's customers acquired in the last year and their costs (SPEC §11)."""
+    return retention_rules.acquisition_partials_of(metrics, tiers, as_of, settings.tiers.rule_set)
+
+
+def retention_economics(
+    equity: pl.LazyFrame, partials: pl.LazyFrame, settings: Settings
+) -> pl.LazyFrame:
+    """Reduce step: `retention_economics` (SPEC §11) per customer_equity group."""
+    return retention_rules.retention_economics(
+        equity, retention_rules.acquisition_costs(partials), settings.value.max_lifetime_years
+    )
+
+
 def holdout_purchases(inputs: Inputs, calibration_end: date, as_of: date) -> pl.LazyFrame:
     """Purchase days after the calibration cut-off up to D, per customer (SPEC §6 validation)."""
     return (
@@ -419,13 +436,16 @@ def whole_base_tables(
     cutoffs = tier_cutoffs(tier_scores(candidates.lazy(), settings), settings)
     tiers = customer_tiers(candidates.lazy(), cutoffs, settings).collect()
     shares = equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings)
+    equity = customer_equity(shares, base.facts.churn, settings).collect()
+    acquired = retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings)
     return {
         "customer_metrics": metrics,
         "churn": base.facts.churn.collect(),
         "cohort_retention": cohort_retention(partials, as_of).collect(),
         "customer_value": value,
         "customer_tiers": tiers,
-        "customer_equity": customer_equity(shares, base.facts.churn, settings).collect(),
+        "customer_equity": equity,
+        "retention_economics": retention_economics(equity.lazy(), acquired, settings).collect(),
         "model_fit": model_fit(models),
     }
 

@@ -12,7 +12,16 @@ from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 import flows.nightly as nightly_module
+from customer_equity import summary as run_summary
 from customer_equity.lake import read_partition
+from customer_equity.summary import (
+    COUNT_COLUMNS,
+    STAGE_ORDER,
+    data_quality_sentence,
+    extracts_section,
+    to_markdown,
+    to_records,
+)
 from flows import artifacts
 from flows.artifacts import (
     ARTIFACT_KEY,
@@ -21,12 +30,11 @@ from flows.artifacts import (
     PARTITIONS_KEY,
     STAGE_TIER_KEY,
     churn_equity_markdown,
-    data_quality_rows,
-    partitions_markdown,
-    stage_tier_rows,
+    summary_of,
 )
 from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
 from flows.nightly import nightly
+from flows.reporting import REPORT_KEY
 from tests.conftest import generated_project, settings_of
 
 AS_OF = date(2025, 12, 31)
@@ -45,13 +53,13 @@ def run(project: Path) -> dict[str, object]:
 
 
 def _file(status: str, **counts: int) -> dict[str, object]:
-    row: dict[str, object] = dict.fromkeys(artifacts.COUNT_COLUMNS, 0)
+    row: dict[str, object] = dict.fromkeys(COUNT_COLUMNS, 0)
     row |= {"extract_kind": "transactions", "file_name": f"{status}.csv", "file_sha256": "x"}
     return row | {"status": status, "error": "bad header" if status == "failed" else None} | counts
 
 
 def test_every_key_is_one_the_api_accepts() -> None:
-    keys = [DATA_QUALITY_KEY, STAGE_TIER_KEY, CHURN_EQUITY_KEY, PARTITIONS_KEY]
+    keys = [DATA_QUALITY_KEY, STAGE_TIER_KEY, CHURN_EQUITY_KEY, PARTITIONS_KEY, REPORT_KEY]
     for key in [*keys, PROGRESS_KEY, SUMMARY_KEY]:
         assert ARTIFACT_KEY.fullmatch(key), key
     assert len(set(keys)) == len(keys)
@@ -59,59 +67,110 @@ def test_every_key_is_one_the_api_accepts() -> None:
 
 def test_the_quality_table_lists_new_and_rejected_files_and_sums_up_the_rest() -> None:
     files = [
-        _file("loaded", rows_read=10, rows_loaded=8, rows_duplicate=1, rows_quarantined=1),
+        _file("loaded", rows_read=12_345, rows_loaded=12_343, rows_duplicate=1, rows_quarantined=1),
         _file("failed"),
         _file("skipped"),
         _file("skipped"),
     ]
-    rows = data_quality_rows(files)
+    rows = to_records(extracts_section(files))
     assert [(r["file"], r["status"]) for r in rows] == [
         ("loaded.csv", "loaded"),
         ("failed.csv", "failed"),
         ("2 file(s) already loaded by earlier runs", "skipped"),
     ]
-    assert rows[0]["rows_quarantined"] == 1 and rows[1]["error"] == "bad header"
-    assert "1 new file(s) with 10 rows" in artifacts.data_quality_summary(files)
+    assert rows[0]["read"] == "12,345" and rows[0]["quarantined"] == "1"  # thousands separators
+    assert rows[1]["error"] == "bad header"
+    assert "1 new file(s) with 12,345 rows" in data_quality_sentence(files)
     # A run that finds nothing at all still says so.
-    assert data_quality_rows([])[0]["file"] == "0 file(s) already loaded by earlier runs"
+    assert to_records(extracts_section([]))[0]["file"] == "0 file(s) already loaded by earlier runs"
 
 
 def test_stage_by_tier_counts_add_up_to_the_customers_of_the_main_rule_set(
     project: Path, run: dict[str, object]
 ) -> None:
     settings = settings_of(project)
-    rows = stage_tier_rows(settings.paths.lake, AS_OF, settings.tiers.rule_set)
+    rows = to_records(summary_of(settings, run).section("stages"))
     tiers = read_partition(settings.paths.lake, "customer_tiers", AS_OF).filter(
         pl.col("rule_set") == settings.tiers.rule_set
     )
+
+    def number(text: str) -> int:
+        return int(text.replace(",", ""))
+
     total = rows[-1]
     assert total["lifecycle stage"] == "all stages"
-    assert total["all tiers"] == tiers.height
-    assert [r["lifecycle stage"] for r in rows[:6]] == list(artifacts.STAGE_ORDER)
+    assert number(total["all tiers"]) == tiers.height
+    assert [r["lifecycle stage"] for r in rows[:6]] == list(STAGE_ORDER)
     for row in rows:
-        assert row["all tiers"] == row["core"] + row["important"] + row["general"]  # type: ignore[operator]
+        assert number(row["all tiers"]) == sum(
+            number(row[t]) for t in ("core", "important", "general")
+        )
     decline = tiers.filter(pl.col("lifecycle_stage") == "decline")
-    assert rows[4]["all tiers"] == decline.height
+    assert number(rows[4]["all tiers"]) == decline.height
 
 
-def test_churn_and_equity_show_the_published_base_numbers(
+def test_churn_and_equity_show_the_published_base_numbers_and_retention(
     project: Path, run: dict[str, object]
 ) -> None:
-    lake = settings_of(project).paths.lake
-    text = churn_equity_markdown(lake, AS_OF, "USD")
+    settings = settings_of(project)
+    lake = settings.paths.lake
+    text = churn_equity_markdown(summary_of(settings, run))
     base = read_partition(lake, "customer_equity", AS_OF).filter(pl.col("group_by") == "base")
     churn = read_partition(lake, "churn", AS_OF).filter(pl.col("group_by") == "base")
+    retention = read_partition(lake, "retention_economics", AS_OF).filter(
+        pl.col("group_by") == "base"
+    )
     assert f"{base['customer_equity'][0]:,.2f} USD" in text
     assert f"{churn['churn_rate'][0]:.1%}" in text
-    assert "| segment |" in text and "| value_tier |" in text
+    assert f"{retention['equity_per_churn_point'][0]:,.2f} USD" in text
+    assert f"{retention['replacement_cost_per_year'][0]:,.0f}" in text
+    assert "| segment |" in text and "| value\\_tier |" in text
+    assert "## Retention economics" in text
 
 
-def test_the_partition_list_links_every_table_written(run: dict[str, object]) -> None:
+def test_the_partition_list_links_every_table_written(
+    project: Path, run: dict[str, object]
+) -> None:
     tables: dict[str, str] = run["tables"]  # type: ignore[assignment]
-    text = partitions_markdown(tables)
+    text = to_markdown(summary_of(settings_of(project), run).section("outputs"))
+    assert "`" not in text  # a literal backtick used to show around every path
     for table, folder in tables.items():
-        assert f"| {table} |" in text
+        assert f"| {table.replace('_', chr(92) + '_')} |" in text
         assert Path(folder).as_uri() in text
+
+
+def test_the_terminal_and_the_artifacts_show_the_same_rows(
+    project: Path, run: dict[str, object]
+) -> None:
+    """Issue 15: one summary, two renderings, same columns and row order."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    summary = summary_of(settings_of(project), run)
+    out = StringIO()
+    run_summary.print_summary(summary, Console(file=out, width=400))
+    lines = out.getvalue().splitlines()
+    for section in summary.sections:
+        found = []
+        for record in to_records(section):
+            # The first line after the previous row that shows every cell, left to right.
+            start = found[-1] + 1 if found else 0
+            hit = next(n for n in range(start, len(lines)) if _in_order(lines[n], record.values()))
+            found.append(hit)
+        assert found == sorted(found), section.key
+        markdown = to_markdown(section)
+        assert markdown.count("\n| ") == len(section.rows) + 1  # header and every row
+
+
+def _in_order(line: str, cells: object) -> bool:
+    position = 0
+    for cell in cells:  # type: ignore[attr-defined]
+        position = line.find(str(cell), position)
+        if position < 0:
+            return False
+        position += len(str(cell))
+    return True
 
 
 def test_a_run_publishes_its_report_readable_through_the_api(run: dict[str, object]) -> None:
@@ -122,10 +181,13 @@ def test_a_run_publishes_its_report_readable_through_the_api(run: dict[str, obje
             )
         )
     by_key = {a.key: a for a in found}
-    assert set(by_key) == {DATA_QUALITY_KEY, STAGE_TIER_KEY, CHURN_EQUITY_KEY, PARTITIONS_KEY}
+    assert set(by_key) == {
+        DATA_QUALITY_KEY, STAGE_TIER_KEY, CHURN_EQUITY_KEY, PARTITIONS_KEY, REPORT_KEY
+    }  # fmt: skip
     quality = json.loads(str(by_key[DATA_QUALITY_KEY].data))
     files: list[dict[str, object]] = run["files"]  # type: ignore[assignment]
-    assert sum(r["rows_read"] for r in quality) == sum(f["rows_read"] for f in files)  # type: ignore[misc]
+    read = sum(int(str(r["read"]).replace(",", "")) for r in quality)
+    assert read == sum(f["rows_read"] for f in files)  # type: ignore[misc]
     stage_tiers = json.loads(str(by_key[STAGE_TIER_KEY].data))
     assert stage_tiers[-1]["lifecycle stage"] == "all stages"
     assert f"as of {AS_OF.isoformat()}" in str(by_key[CHURN_EQUITY_KEY].data)
@@ -139,10 +201,10 @@ def test_a_report_that_cannot_be_built_leaves_the_published_run_completed(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def broken(*args: object) -> list[dict[str, object]]:
+    def broken(*args: object, **kwargs: object) -> object:
         raise OSError("disk hiccup while reading the tiers")
 
-    monkeypatch.setattr(artifacts, "stage_tier_rows", broken)
+    monkeypatch.setattr(artifacts, "run_summary", broken)
     # No retries here: the point is what the flow does once the report has failed.
     monkeypatch.setattr(
         nightly_module,

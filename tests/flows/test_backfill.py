@@ -9,6 +9,7 @@ second fails naming the lock; with waiting both complete, one after the other.
 from __future__ import annotations
 
 import contextvars
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +31,7 @@ from customer_equity.faults import PAUSE_AT
 from customer_equity.generate import generate_extracts
 from customer_equity.lake import STAGING_DIR, read_partition, read_table
 from customer_equity.warehouse import WarehouseBusyError, warehouse_lock
-from flows.backfill import SUMMARY_KEY, BackfillError, as_of_dates, backfill
+from flows.backfill import SUMMARY_KEY, BackfillError, as_of_dates, backfill, backfill_dates
 from flows.nightly import nightly
 from tests.conftest import PUBLISHED_TABLES as TABLES
 from tests.conftest import generated_project, write_config
@@ -157,6 +158,32 @@ def test_a_failed_date_is_reported_and_the_other_dates_still_run(
     (summary,) = [a for a in artifacts if a.key == SUMMARY_KEY]
     assert '"status": "failed"' in str(summary.data)
     assert "2 published, 1 failed" in (summary.description or "")
+    # Each published date carries its business figures, not only ids.
+    rows = {row["as_of"]: row for row in json.loads(str(summary.data))}
+    equity = read_partition(project / "lake", "customer_equity", date(2025, 12, 22))
+    base = equity.filter(pl.col("group_by") == "base").row(0, named=True)
+    assert rows["2025-12-22"]["customers"] == f"{base['customers']:,}"
+    assert rows["2025-12-22"]["customer_equity"] == f"{base['customer_equity']:,.2f} USD"
+    assert rows["2025-12-22"]["churn_rate"].endswith("%")
+    assert rows["2025-12-21"]["customers"] == ""
+
+    # The error names the command that re-runs exactly the failed date, and it does.
+    assert "customer-equity backfill --dates 2025-12-21" in str(error)
+    monkeypatch.setattr(nightly_module, "nightly", real)
+    retried = backfill(dates=[broken], config=config_of(project))
+    assert [(o["as_of"], o["status"]) for o in retried["dates"]] == [("2025-12-21", "completed")]
+    assert "as_of_date=2025-12-21" in partitions(project, "customer_metrics")
+
+
+def test_a_backfill_takes_a_range_or_dates_never_both() -> None:
+    assert backfill_dates(dates=[date(2025, 12, 3), date(2025, 12, 1), date(2025, 12, 3)]) == [
+        date(2025, 12, 1),
+        date(2025, 12, 3),
+    ]
+    with pytest.raises(ValueError, match="not both"):
+        backfill_dates(date(2025, 12, 1), date(2025, 12, 2), [date(2025, 12, 3)])
+    with pytest.raises(ValueError, match="give start and end"):
+        backfill_dates(date(2025, 12, 1))
 
 
 def test_the_cli_backfill_runs_the_same_flow_with_overrides(project: Path) -> None:

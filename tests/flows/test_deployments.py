@@ -40,12 +40,13 @@ from flows.artifacts import CHURN_EQUITY_KEY, DATA_QUALITY_KEY, PARTITIONS_KEY, 
 from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
 from flows.deployments import BACKFILL, NIGHTLY, build_deployments, deploy
 from flows.nightly import as_of_for
+from flows.reporting import REPORT_KEY
 from tests.conftest import PUBLISHED_TABLES as TABLES
 from tests.conftest import generated_project, write_config
 
 BIN = Path(sys.executable).parent
 CONFIG = "customer-equity.toml"  # what write_config writes
-REPORT_KEYS = {DATA_QUALITY_KEY, STAGE_TIER_KEY, CHURN_EQUITY_KEY, PARTITIONS_KEY}
+REPORT_KEYS = {DATA_QUALITY_KEY, STAGE_TIER_KEY, CHURN_EQUITY_KEY, PARTITIONS_KEY, REPORT_KEY}
 
 
 # --- the as-of date of a scheduled run --------------------------------------------------------

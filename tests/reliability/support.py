@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from customer_equity import warehouse
 from customer_equity.ingest import FileOutcome, check_run_accounting, ingest_inbox
-from customer_equity.lake import STAGING_DIR, read_table
+from customer_equity.lake import read_table, table_names
 from customer_equity.settings import EXTRACT_KINDS
 from tests.conftest import settings_of, write_config
 
@@ -135,11 +135,11 @@ def lake_tables(root: Path) -> dict[str, pl.DataFrame]:
     """Every lake table (all partitions), rows sorted; `data_quality` without its run ids."""
     lake = root / "lake"
     tables = {}
-    for folder in sorted(p for p in lake.iterdir() if p.is_dir() and p.name != STAGING_DIR):
-        frame = read_table(lake, folder.name)
-        if folder.name == "data_quality":
+    for name in table_names(lake):
+        frame = read_table(lake, name)
+        if name == "data_quality":
             frame = frame.drop("run_id")
-        tables[folder.name] = sorted_frame(frame)
+        tables[name] = sorted_frame(frame)
     return tables
 
 
@@ -188,7 +188,7 @@ def assert_same_tables(actual: dict[str, pl.DataFrame], expected: dict[str, pl.D
 def assert_lake_clean(root: Path) -> None:
     """Every file a lake reader can glob is a complete Parquet file, one per partition."""
     lake = root / "lake"
-    for table in (p for p in lake.iterdir() if p.is_dir() and p.name != STAGING_DIR):
+    for table in (lake / name for name in table_names(lake)):
         for partition in table.iterdir():
             files = list(partition.iterdir())
             assert len(files) == 1, f"{partition}: {[f.name for f in files]}"

@@ -1,0 +1,91 @@
+"""The run summary as a pure function of published frames, and its Markdown escaping."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+from markdown_it import MarkdownIt
+
+from customer_equity.summary import Published, escape_markdown, run_summary, to_markdown
+
+AS_OF = date(2025, 12, 31)
+EQUITY_COLUMNS = {
+    "group_by": pl.String, "group_value": pl.String, "customers": pl.Int64,
+    "churn_rate": pl.Float64, "avg_lifetime_years": pl.Float64,
+    "avg_annual_contribution": pl.Float64, "discount_rate": pl.Float64, "pvifa": pl.Float64,
+    "clv_per_customer": pl.Float64, "customer_equity": pl.Float64,
+}  # fmt: skip
+
+
+def _published(equity_rows: list[dict[str, object]]) -> Published:
+    churn = pl.DataFrame(
+        {"group_by": ["base"], "group_value": ["all"], "customers_at_start": [0],
+         "customers_lost": [0], "churn_rate": [None], "avg_lifetime_years": [None]},
+        schema_overrides={"churn_rate": pl.Float64, "avg_lifetime_years": pl.Float64},
+    )  # fmt: skip
+    return Published(
+        tiers=pl.DataFrame(
+            {
+                "customer_id": ["C1"],
+                "rule_set": ["clv"],
+                "value_tier": ["general"],
+                "lifecycle_stage": ["termination"],
+            }
+        ),
+        revenue=pl.DataFrame({"customer_id": ["C1"], "revenue": [0.0]}),
+        churn=churn,
+        equity=pl.DataFrame(equity_rows, schema=EQUITY_COLUMNS),
+        retention=None,
+        row_counts={},
+        partitions={},
+    )
+
+
+def test_no_active_customer_is_a_result_not_a_crash() -> None:
+    """Issue 10: the base row of customer_equity has 0 customers and null figures."""
+    base = dict.fromkeys(EQUITY_COLUMNS) | {
+        "group_by": "base",
+        "group_value": "all",
+        "customers": 0,
+    }
+    summary = run_summary(
+        _published([base]), [], as_of=AS_OF, run_id="r", rule_set="clv", currency="USD"
+    )
+    measures = dict(summary.section("measures").rows)
+    assert measures["customer equity (whole base)"] == "no active customer as of 2025-12-31"
+    assert measures["churn rate (whole base)"] == "no customer was active a year ago"
+    assert "no active customer" in summary.headline
+    assert summary.section("retention").note == "retention_economics was not published"
+
+
+def test_escaped_text_renders_literally_in_a_table_cell() -> None:
+    hostile = "a|b [x](https://evil.example) <img src=x> *bold* www.evil.example `code`\nline"
+    html = (
+        MarkdownIt("commonmark")
+        .enable("table")
+        .render(f"| h |\n|---|\n| {escape_markdown(hostile)} |\n")
+    )
+    assert "<a " not in html and "<img" not in html and "<em>" not in html
+    assert html.count("<td>") == 1
+    assert (
+        "a|b [x](https://evil.example) &lt;img src=x&gt; *bold* www.evil.example `code` line"
+        in html
+    )
+
+
+def test_markdown_tables_keep_column_count_and_order() -> None:
+    row = dict.fromkeys(EQUITY_COLUMNS) | {
+        "group_by": "segment", "group_value": "x|y", "customers": 1_234, "customer_equity": 1e6,
+        "clv_per_customer": 810.37,
+    }  # fmt: skip
+    base = row | {"group_by": "base", "group_value": "all"}
+    summary = run_summary(
+        _published([row, base]), [], as_of=AS_OF, run_id="r", rule_set="clv", currency="USD"
+    )
+    groups = summary.section("groups")
+    assert [r[0] for r in groups.rows] == ["base", "segment"]  # base first, as printed
+    lines = to_markdown(groups).splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    assert {line.count(" | ") for line in table if "---" not in line} == {len(groups.columns) - 1}
+    assert "1,234" in table[-1] and "1,000,000" in table[-1] and "810" in table[-1]
