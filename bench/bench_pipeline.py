@@ -99,7 +99,9 @@ def prepare(folder: Path, transactions: int) -> Path:
 def _config(folder: Path, inbox: Path) -> Path:
     config = folder / "bench.toml"
     config.write_text(
-        f'[paths]\ninbox = "{inbox}"\nwarehouse = "warehouse.duckdb"\nlake = "lake"\n',
+        f'[paths]\ninbox = "{inbox}"\nwarehouse = "warehouse.duckdb"\nlake = "lake"\n'
+        # Generated files are complete when written: no settle time (issue 10.6).
+        "[inbox]\nsettle_seconds = 0\n",
         encoding="utf-8",
     )
     return config

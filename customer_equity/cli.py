@@ -202,12 +202,19 @@ def demo(config: Path | None = ConfigOption) -> None:
 
     settings = _settings(config)
     inbox = settings.paths.inbox
+    overrides = None
     if not any(inbox.glob("*/*")):
         _print_generated(generate_extracts(inbox, end_date=settings.demo_as_of), inbox)
+        # The sample files were just written, and completely: no settle time for them.
+        overrides = {"inbox.settle_seconds": 0}
     with prefect_session() as kept:
         from flows.nightly import nightly
 
-        result = nightly(as_of=settings.demo_as_of, config=str(config) if config else None)
+        result = nightly(
+            as_of=settings.demo_as_of,
+            config=str(config) if config else None,
+            overrides=overrides,
+        )
     _print_run(result, settings, kept)
 
 

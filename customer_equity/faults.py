@@ -15,6 +15,8 @@ Outside tests the cost is one environment lookup per call; checkpoints sit
 at per-file and per-table boundaries, never in per-row code.
 
 Checkpoints (tests/reliability/test_crash_safety.py kills at each):
+- `warehouse-before-rename:<file>`: a new warehouse created and initialised under
+  its temporary name, not yet renamed into place
 - `ingest-before-commit:<file>`: every write of the file done, COMMIT not yet sent
 - `ingest-after-commit:<file>`: the file committed, the next not started
 - `ingest-done`: all files in and the run's accounting checked, connection still open

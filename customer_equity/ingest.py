@@ -1,67 +1,82 @@
 """Loading extract files from the inbox into the warehouse, each exactly once.
 
-Per file: read the bytes once (hash = identity) -> decode and check the CSV
-structure -> map column names -> stage (cast, `sql/staging/`) -> validate
-(pandera) -> one DuckDB transaction that writes quarantined rows, classifies
-valid rows as loaded / replaced / duplicate (`sql/ingest/`), moves replaced
-versions to the audit table, checks that every row is accounted for in the
-tables themselves and records the file in the manifest. A file-level problem
-fails that file alone, with a message, and loads nothing; the file stays in
-the inbox and is retried by the next run.
-
-Line numbers are physical lines of the file (header = line 1), also when a
-quoted field spans lines; blank lines are not rows. In a Parquet extract the
-"line" is the row number (first row = 1).
+Per file, in one DuckDB transaction: the file is read in bounded batches
+(`customer_equity.extracts`); each batch is mapped to the SPEC §2 names,
+staged (`sql/staging/`), validated by pandera as a DataFrame, its bad rows
+written to the quarantine and its valid rows appended to a temporary table.
+At the end of the file the rows are classified as loaded / replaced /
+duplicate against the stored versions (`sql/ingest/classify_batch.sql`),
+merged into the current and audit tables (`sql/ingest/merge_batch.sql`), the
+accounting identity is checked against the tables themselves, and the file is
+recorded in the manifest. A file-level problem fails that file alone, with a
+message, and loads nothing; the file stays in the inbox and is retried by the
+next run. Memory is bounded by the batch size, not the file size: DuckDB
+holds (and spills) the file's rows.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import hashlib
-import io
-import json
-from array import array
-from collections.abc import Callable
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
 from customer_equity import warehouse
+from customer_equity.extracts import (
+    ASSUMED_ROW_BYTES,
+    EXTRA_ATTRIBUTES,
+    LINE,
+    ColumnPlan,
+    ExtractError,
+    FastParseRejectedError,
+    FileScan,
+    TextBatch,
+    canonical_batch,
+    column_plan,
+    discover_extracts,
+    exact_csv_batches,
+    fast_csv_batches,
+    file_unchanged,
+    is_parquet,
+    open_parquet,
+    parquet_batches,
+    read_csv_header,
+    scan_file,
+    utf8_text_file,
+)
 from customer_equity.faults import checkpoint
-from customer_equity.settings import EXTRACT_KINDS, ExtractFormat, ExtractKind, Settings
+from customer_equity.settings import ExtractKind, Settings
 from customer_equity.warehouse import audit_table, quote
 from schemas.inputs import (
+    CUSTOMER_CHECKED_KINDS,
+    KNOWN_CUSTOMER,
+    WALLET_OVERLAP,
     InputRules,
     input_schema,
     key_columns,
     required_columns,
+    row_key_when_null,
+    typed_columns,
 )
 
-# Customers first: the unknown-customer check of transactions reads them.
-INGEST_ORDER: tuple[ExtractKind, ...] = ("customers", "transactions", "wallets", "costs")
-EXTRACT_SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet"}
-LINE = "_line"
-EXTRA_ATTRIBUTES = "extra_attributes"
-# Names the loader itself adds to a frame: a source column may not take them.
-RESERVED_COLUMNS = frozenset({LINE, EXTRA_ATTRIBUTES})
-KEY_SEPARATOR = "\x1f"
-NULL_MARK = "\x00"
-OTHER_DELIMITERS = (",", ";", "\t", "|")
+__all__ = ["AccountingError", "ExtractError", "FileOutcome", "discover_extracts", "ingest_inbox"]
 
-
-class ExtractError(ValueError):
-    """A file-level problem: the whole file is rejected and nothing of it is loaded.
-
-    Messages name lines, columns and settings, never cell values: they reach
-    `data_quality` in the lake, and a customers extract holds PII.
-    """
+KEY_SEPARATOR = "chr(31)"
+NULL_MARK = "chr(0)"
+# Key of a row whose kind allows a null key (costs without cost_id): its own file and line.
+ROW_KEY_PREFIX = "chr(30)"
+BATCH_TABLE = "batch"
+# Batches of a file: fast parser (False) or exact parser (True).
+BatchSource = Callable[[bool], Iterator[TextBatch]]
+PYTHON_DATE_RANGE = (date.min, date.max)
 
 
 class AccountingError(RuntimeError):
@@ -84,281 +99,271 @@ class FileOutcome:
     error: str | None = None
 
     def accounted(self) -> bool:
+        """The accounting identity: every row read has exactly one outcome."""
         return self.rows_read == (
             self.rows_loaded + self.rows_replaced + self.rows_duplicate + self.rows_quarantined
         )
 
 
-def discover_extracts(inbox: Path) -> list[tuple[ExtractKind, Path]]:
-    """Extract files per kind in name order; hidden and partial (`.part`, `.tmp`) files wait."""
-    found: list[tuple[ExtractKind, Path]] = []
-    for kind in INGEST_ORDER:
-        folder = inbox / kind
-        if not folder.is_dir():
-            continue
-        files = sorted(
-            path
-            for path in folder.iterdir()
-            if path.is_file()
-            and not path.name.startswith(".")
-            and path.suffix.lower() in EXTRACT_SUFFIXES
-        )
-        found.extend((kind, path) for path in files)
-    return found
+def ingest_inbox(
+    settings: Settings,
+    run_id: str,
+    now: datetime | None = None,
+    progress: Callable[[int, int, FileOutcome], None] | None = None,
+) -> list[FileOutcome]:
+    """Load every new extract of the inbox; one outcome per file seen (SPEC §9 data_quality).
 
-
-def read_inbox_file(inbox: Path, path: Path) -> bytes:
-    """The file's bytes, read once: what is hashed is exactly what is loaded.
-
-    A symlink that leads out of the inbox is refused: extract names must not
-    become a way to read arbitrary files into the warehouse.
+    `progress(done, total, outcome)` is called after each file read (for the run log).
     """
-    if not path.resolve().is_relative_to(inbox.resolve()):
-        raise ExtractError("the file resolves to a path outside the inbox")
+    now = now or datetime.now(UTC)
+    outcomes: list[FileOutcome] = []
+    # Transcoded copies of non-UTF-8 extracts; the run holds the warehouse lock.
+    workdir = settings.paths.warehouse.with_name(settings.paths.warehouse.name + ".ingest-tmp")
+    shutil.rmtree(workdir, ignore_errors=True)
+    con = warehouse.connect(
+        settings.paths.warehouse, memory_limit=settings.engine.ingest_duckdb_memory_limit
+    )
     try:
-        return path.read_bytes()
+        workdir.mkdir(parents=True, exist_ok=True)
+        inbox = discover_extracts(settings.paths.inbox, settings.inbox)
+        for kind, path in inbox.ready:
+            outcomes.append(_ingest_one(con, kind, path, settings, run_id, now, workdir))
+            if progress:
+                progress(len(outcomes), len(inbox.ready), outcomes[-1])
+        for kind, path, _reason in inbox.waiting:
+            outcome = FileOutcome(kind, path.name, "", "waiting")
+            record_outcome(con, outcome, run_id, now)
+            outcomes.append(outcome)
+        checkpoint("ingest-done")
+    finally:
+        con.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return outcomes
+
+
+def _ingest_one(
+    con: duckdb.DuckDBPyConnection,
+    kind: ExtractKind,
+    path: Path,
+    settings: Settings,
+    run_id: str,
+    now: datetime,
+    workdir: Path,
+) -> FileOutcome:
+    """Load, skip or fail one file; a file-level error is recorded, anything else propagates."""
+    sha256 = ""  # an unreadable file has no content hash
+    try:
+        stat = _stat(path)
+        scan = scan_file(settings.paths.inbox, path)
+        sha256 = scan.sha256
+        if already_loaded(con, sha256):
+            outcome = FileOutcome(kind, path.name, sha256, "skipped")
+        else:
+            return FileLoad(con, kind, path, scan, stat, settings, run_id, now, workdir).run()
+    except ExtractError as exc:
+        outcome = FileOutcome(kind, path.name, sha256, "failed", error=f"{path.name}: {exc}")
+    record_outcome(con, outcome, run_id, now)
+    return outcome
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return path.stat()
     except OSError as exc:
         raise ExtractError(f"unreadable file: {exc.strerror}") from None
 
 
-def sha256_of(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+class FileLoad:
+    """One extract file loaded in one transaction (see the module doc)."""
 
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        kind: ExtractKind,
+        path: Path,
+        scan: FileScan,
+        stat: os.stat_result,
+        settings: Settings,
+        run_id: str,
+        now: datetime,
+        workdir: Path,
+    ) -> None:
+        self.con, self.kind, self.path, self.scan, self.stat = con, kind, path, scan, stat
+        self.settings, self.run_id, self.now, self.workdir = settings, run_id, now, workdir
+        self.extract_format = settings.extracts.for_kind(kind)
+        self.rules = input_rules(con, kind, settings, now)
+        self.schema = input_schema(kind, self.rules)
+        self.batch_bytes = settings.engine.ingest_batch_bytes
+        # Timestamps with a UTC offset are dated in the business time zone (sql/macros.sql).
+        con.execute("set TimeZone = $zone", {"zone": settings.quality.time_zone})
 
-def read_extract(
-    path: Path, content: bytes, extract_format: ExtractFormat, schema: pa.DataFrameSchema
-) -> tuple[pl.DataFrame, pl.Series]:
-    """Every column as text, and each row's line in the file (see the module doc)."""
-    if EXTRACT_SUFFIXES[path.suffix.lower()] == "parquet":
-        return read_parquet_extract(content, schema, extract_format.columns)
-    return read_csv_extract(content, extract_format)
+    def run(self) -> FileOutcome:
+        plan, batches = self._open()
+        try:
+            return self._load(plan, batches(False))
+        except FastParseRejectedError:
+            # Blank lines, quoted line breaks or a structural fault: the exact parser
+            # numbers every line (and names the line of a fault).
+            return self._load(plan, batches(True))
 
-
-def utf8_content(content: bytes, encoding: str) -> bytes:
-    """The extract as UTF-8 bytes (without BOM), or an ExtractError naming the problem."""
-    if encoding == "utf-8":
-        return content.removeprefix(codecs.BOM_UTF8)  # validated while checking the structure
-    # GB18030 decodes almost any byte sequence, so UTF-8 read as GB18030 would
-    # silently turn into mojibake; non-ASCII text that is valid UTF-8 is UTF-8.
-    if content.startswith(codecs.BOM_UTF8) or _is_non_ascii_utf8(content):
-        raise ExtractError(
-            f"the file is UTF-8 but the configured encoding is {encoding} "
-            f'(set extracts.<kind>.encoding = "utf-8")'
-        )
-    try:
-        return content.decode(encoding).encode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = content[: exc.start].count(b"\n") + 1
-        raise ExtractError(f"not valid {encoding} text at line {line}") from None
-
-
-def _is_non_ascii_utf8(content: bytes) -> bool:
-    if content.isascii():
-        return False
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class CsvLayout:
-    """What the CSV structure check learned: header, first line of each record, blank records."""
-
-    header: list[str]
-    lines: pl.Series
-    blank: pl.Series
-
-
-def csv_layout(utf8: bytes, delimiter: str, encoding: str) -> CsvLayout:
-    """Check the record structure with the `csv` module, which knows each record's line.
-
-    Polars pads a short row with nulls and gives no line numbers, so a file cut
-    mid-row would load silently and a quoted field spanning lines would shift
-    every line number after it. Every record must have as many fields as the
-    header; blank lines are allowed and are not rows. Costs about 1 s per
-    million rows, a tenth of the ingest.
-    """
-    text = io.TextIOWrapper(io.BytesIO(utf8), encoding="utf-8", newline="")
-    reader = csv.reader(text, delimiter=delimiter, strict=True)
-    lines, blank = array("q"), array("b")
-    try:
-        header = next(reader, None)
-        if header is None or not any(name.strip() for name in header):
+    def _open(self) -> tuple[ColumnPlan, BatchSource]:
+        """The column plan (header checks) and a batch source; no row is read yet."""
+        schema_columns = list(self.schema.columns)
+        required = required_columns(self.schema)
+        pii = self.settings.quality.pii_columns
+        mapping = self.extract_format.columns
+        rows = max(self.batch_bytes // ASSUMED_ROW_BYTES, 1000)
+        if is_parquet(self.path):
+            typed = {c: self.schema.columns[c].dtype.type for c in typed_columns(self.schema)}
+            layout = open_parquet(self.path, typed, mapping)
+            plan = column_plan(layout.names, schema_columns, required, self.extract_format, pii)
+            text = {s for s, c in plan.renames.items() if c in schema_columns and c not in typed}
+            return plan, lambda exact: parquet_batches(layout, rows, text)
+        if self.scan.blank:
             raise ExtractError("empty file")
-        width, end = len(header), reader.line_num
-        for fields in reader:
-            start, end = end + 1, reader.line_num
-            is_blank = len(fields) <= 1 and not "".join(fields).strip()
-            if len(fields) != width and not is_blank:
-                raise ExtractError(
-                    f"line {start} has {len(fields)} field(s) but the header has {width} "
-                    f"(delimiter {delimiter!r}): the file is truncated or malformed"
-                )
-            lines.append(start)
-            blank.append(is_blank)
-    except csv.Error as exc:
-        raise ExtractError(f"malformed CSV at line {reader.line_num}: {exc}") from None
-    except UnicodeDecodeError:
-        raise ExtractError(
-            f"not valid {encoding} text at line {_first_undecodable_line(utf8)} "
-            "(set extracts.<kind>.encoding if the file is e.g. gb18030)"
-        ) from None
-    return CsvLayout(
-        header=header,
-        lines=pl.Series(LINE, np.frombuffer(lines, dtype=np.int64), dtype=pl.Int64),
-        blank=pl.Series("blank", np.frombuffer(blank, dtype=np.int8).astype(bool)),
-    )
+        text_path = utf8_text_file(self.path, self.scan, self.extract_format.encoding, self.workdir)
+        delimiter = self.extract_format.delimiter
+        header = read_csv_header(text_path, delimiter)
+        plan = column_plan(header.names, schema_columns, required, self.extract_format, pii)
 
+        def batches(exact: bool) -> Iterator[TextBatch]:
+            if exact:
+                return exact_csv_batches(text_path, header, self.scan, delimiter, rows)
+            return fast_csv_batches(text_path, header, self.scan, delimiter, self.batch_bytes)
 
-def _first_undecodable_line(content: bytes) -> int:
-    """The line of the first byte that is not UTF-8 (the streaming decoder reads in blocks)."""
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return content[: exc.start].count(b"\n") + 1
-    return 1
+        return plan, batches
 
+    def _load(self, plan: ColumnPlan, batches: Iterator[TextBatch]) -> FileOutcome:
+        con, kind = self.con, self.kind
+        con.execute("begin transaction")
+        try:
+            before = table_counts(con, kind)
+            con.execute(
+                f"create or replace temp table {BATCH_TABLE} as select * exclude "
+                f"(_file, _run_id, _loaded_at) from {quote(kind)} limit 0"
+            )
+            rows_read = rows_quarantined = 0
+            for batch in batches:
+                read, quarantined = self._load_batch(plan, batch)
+                rows_read += read
+                rows_quarantined += quarantined
+            if rows_read == 0:
+                raise ExtractError("header only: the file has no data rows")
+            counts = _merge(con, kind, self.path.name, self.run_id, self.now)
+            outcome = FileOutcome(
+                extract_kind=kind,
+                file_name=self.path.name,
+                file_sha256=self.scan.sha256,
+                status="loaded",
+                rows_read=rows_read,
+                rows_quarantined=rows_quarantined,
+                **counts,
+            )
+            check_file_accounting(outcome, before, table_counts(con, kind))
+            if not file_unchanged(self.path, self.stat):
+                raise ExtractError("the file changed while it was read; it is retried next run")
+            record_outcome(con, outcome, self.run_id, self.now)
+            checkpoint("ingest-before-commit", self.path.name)
+            con.execute("commit")
+        except BaseException as error:
+            _roll_back(con, error, self.settings.paths.warehouse)
+            raise
+        finally:
+            with contextlib.suppress(duckdb.Error):  # after a failed rollback: nothing to drop
+                con.execute(f"drop table if exists {BATCH_TABLE}")
+        checkpoint("ingest-after-commit", self.path.name)
+        return outcome
 
-def read_csv_extract(
-    content: bytes, extract_format: ExtractFormat
-) -> tuple[pl.DataFrame, pl.Series]:
-    if not content.strip():
-        raise ExtractError("empty file")
-    utf8 = utf8_content(content, extract_format.encoding)
-    layout = csv_layout(utf8, extract_format.delimiter, extract_format.encoding)
-    names = [name.strip() for name in layout.header]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ExtractError(f"column(s) {repeated} appear more than once in the header")
-    if layout.lines.len() == 0:
-        raise ExtractError("header only: the file has no data rows")
-    try:
-        frame = pl.read_csv(
-            utf8,
-            infer_schema=False,
-            separator=extract_format.delimiter,
-            raise_if_empty=True,
+    def _load_batch(self, plan: ColumnPlan, batch: TextBatch) -> tuple[int, int]:
+        """Stage, validate and split one batch; returns (rows read, rows quarantined)."""
+        extract = canonical_batch(plan, batch)
+        staged = stage(self.con, self.kind, extract, self.extract_format.date_format)
+        if self.rules.check_known_customers:
+            staged = with_known_customers(self.con, staged)
+        if self.rules.check_wallet_overlaps:
+            staged = with_wallet_overlaps(self.con, staged)
+        failures = quarantine_reasons(staged, self.schema)
+        quarantined = 0
+        if failures.height:
+            lines = staged.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), LINE)
+            reasons = lines.join(failures, on="index").select(LINE, "reason")
+            quarantined = self._quarantine(reasons, extract)
+            staged = staged.join(reasons, on=LINE, how="anti")
+        self._append_valid(staged)
+        return extract.height, quarantined
+
+    def _quarantine(self, reasons: pl.DataFrame, extract: pl.DataFrame) -> int:
+        """Bad rows as delivered (canonical names, PII dropped), with reason, file and line."""
+        records = reasons.join(
+            extract.drop(EXTRA_ATTRIBUTES).select(
+                LINE, pl.struct(pl.exclude(LINE)).struct.json_encode().alias("record")
+            ),
+            on=LINE,
         )
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
-        # The polars message can quote cell values (PII): name the kind of error only.
-        raise ExtractError(f"unreadable CSV ({type(exc).__name__})") from None
-    if frame.columns != layout.header or frame.height != layout.lines.len():
-        # Two readers disagree on the layout (e.g. bare CR line ends): refuse to guess.
-        raise ExtractError(
-            "ambiguous CSV layout (line endings or quoting): "
-            f"{frame.height} rows by polars, {layout.lines.len()} by the csv module"
-        )
-    frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
-    keep = ~layout.blank
-    if not keep.any():
-        raise ExtractError("header only: the file has no data rows")
-    return frame.filter(keep), layout.lines.filter(keep)
+        with warehouse.registered(self.con, "quarantined_rows", records):
+            self.con.execute(
+                "insert into quarantine select $run_id, $kind, $file, $sha, _line, reason, "
+                "record, $now from quarantined_rows",
+                {
+                    "run_id": self.run_id,
+                    "kind": self.kind,
+                    "file": self.path.name,
+                    "sha": self.scan.sha256,
+                    "now": self.now,
+                },
+            )
+        return records.height
+
+    def _append_valid(self, staged: pl.DataFrame) -> None:
+        business = [*self.schema.columns, EXTRA_ATTRIBUTES]
+        key = _text_of(key_columns(self.schema))
+        parameters = {}
+        if row_key_when_null(self.schema):
+            key = (
+                f"coalesce({_sql_list(key_columns(self.schema))}, "
+                f"{ROW_KEY_PREFIX} || $file || {KEY_SEPARATOR} || _line::varchar)"
+            )
+            parameters["file"] = self.path.name
+        with warehouse.registered(self.con, "valid_rows", staged.select(LINE, *business)):
+            self.con.execute(
+                f"insert into {BATCH_TABLE} by name select *, {key} as _key, "
+                f"md5({_text_of(business)}) as _row_hash from valid_rows",
+                parameters,
+            )
 
 
-def read_parquet_extract(
-    content: bytes, schema: pa.DataFrameSchema, mapping: dict[str, str]
-) -> tuple[pl.DataFrame, pl.Series]:
-    try:
-        frame = pl.read_parquet(io.BytesIO(content))
-    except Exception as exc:  # any reader failure means the file is unusable as a whole
-        raise ExtractError(f"unreadable Parquet: {str(exc).splitlines()[0]}") from None
-    check_parquet_types(frame.schema, schema, mapping)
-    if frame.height == 0:
-        raise ExtractError("header only: the Parquet file has no rows")
-    as_text = []
-    for name, dtype in frame.schema.items():
-        if dtype.is_nested() or dtype == pl.Binary:
-            raise ExtractError(f"Parquet column {name!r} is {dtype}: only flat columns load")
-        column = pl.col(name)
-        as_text.append(column.dt.to_string("%Y-%m-%d") if dtype == pl.Date else column)
-    frame = frame.select(expr.cast(pl.String) for expr in as_text)
-    return frame, pl.int_range(1, frame.height + 1, dtype=pl.Int64, eager=True).alias(LINE)
+def _sql_list(columns: tuple[str, ...]) -> str:
+    """The key columns as one text value, null when any is null."""
+    parts = [f"{quote(c)}::varchar" for c in columns]
+    return parts[0] if len(parts) == 1 else f"concat_ws({KEY_SEPARATOR}, {', '.join(parts)})"
 
 
-def check_parquet_types(
-    stored: pl.Schema, schema: pa.DataFrameSchema, mapping: dict[str, str]
-) -> None:
-    """A typed column stored with an incompatible Parquet type fails the file."""
-    wrong = []
-    for source_name, dtype in stored.items():
-        canonical = mapping.get(source_name, source_name)
-        column = schema.columns.get(canonical)
-        if column is None or not column.metadata["typed"]:
-            continue
-        expected = column.dtype.type
-        compatible = dtype.is_numeric() if expected == pl.Float64 else dtype.is_temporal()
-        if not compatible:
-            wrong.append(f"{source_name} is {dtype}, expected {expected}")
-    if wrong:
-        raise ExtractError("wrong Parquet column types: " + "; ".join(wrong))
+class WarehouseFullError(OSError):
+    """The disk holding the warehouse (or its spill folder) is full; nothing was committed."""
 
 
-def is_pii(column: str, pii_columns: tuple[str, ...]) -> bool:
-    """A column whose name contains a PII word (`customer_name`, `E-mail`, `phone_no`, `客户姓名`).
+def _roll_back(con: duckdb.DuckDBPyConnection, error: BaseException, path: Path) -> None:
+    """Undo the file's transaction; the error that caused it stays the one reported.
 
-    Matched on letters and digits only (any script), so spelling variants are
-    caught too; a false positive only drops an extra column, never a SPEC column.
+    After a write failure DuckDB may refuse the rollback itself ("cannot
+    rollback"); that message would hide the cause, so it is only attached as a note.
+    A full disk is named as such.
     """
-    name = _letters_and_digits(column)
-    return any(word and word in name for word in map(_letters_and_digits, pii_columns))
+    try:
+        con.execute("rollback")
+    except duckdb.Error as rollback_error:
+        error.add_note(f"(the rollback failed too: {rollback_error})")
+    if isinstance(error, duckdb.Error) and "no space left on device" in str(error).lower():
+        raise WarehouseFullError(
+            f"the disk holding the warehouse {path} (or its spill folder) is full: "
+            f"no space left on device; nothing of this file was committed"
+        ) from error
 
 
-def _letters_and_digits(text: str) -> str:
-    return "".join(character for character in text.casefold() if character.isalnum())
-
-
-def canonical_frame(
-    raw: pl.DataFrame,
-    lines: pl.Series,
-    schema: pa.DataFrameSchema,
-    extract_format: ExtractFormat,
-    pii_columns: tuple[str, ...],
-) -> pl.DataFrame:
-    """Source names mapped to SPEC §2 names, PII dropped, absent optional columns as nulls."""
-    mapping = extract_format.columns
-    targets = [mapping.get(name, name) for name in raw.columns]
-    reserved = sorted(RESERVED_COLUMNS.intersection(targets))
-    if reserved:
-        raise ExtractError(f"column name(s) {reserved} are reserved by the loader")
-    duplicated = sorted({c for c in targets if targets.count(c) > 1})
-    if duplicated:
-        raise ExtractError(f"column(s) {duplicated} appear twice after the column mapping")
-    missing = [c for c in required_columns(schema) if c not in targets]
-    if missing:
-        shown = json.dumps(mapping) if mapping else "none (canonical names expected)"
-        raise ExtractError(
-            f"missing required column(s) {missing}; found {raw.columns}"
-            f"; column mapping in use: {shown}{_delimiter_hint(raw.columns, extract_format)}"
-        )
-    renamed = raw.rename(dict(zip(raw.columns, targets, strict=True)))
-    kept = renamed.select(
-        c for c in renamed.columns if c in schema.columns or not is_pii(c, pii_columns)
-    )
-    extras = [c for c in kept.columns if c not in schema.columns]
-    absent = [c for c in schema.columns if c not in kept.columns]
-    frame = kept.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in absent)
-    extra_attributes = (
-        pl.struct(extras).struct.json_encode()
-        if extras and extract_format.extra_columns == "keep"
-        else pl.lit(None, dtype=pl.String)
-    )
-    return frame.select(
-        lines.alias(LINE), *schema.columns, extra_attributes.alias(EXTRA_ATTRIBUTES)
-    )
-
-
-def _delimiter_hint(columns: list[str], extract_format: ExtractFormat) -> str:
-    if len(columns) != 1:
-        return ""
-    found = [d for d in OTHER_DELIMITERS if d != extract_format.delimiter and d in columns[0]]
-    if not found:
-        return ""
-    return (
-        f"; the header contains {found[0]!r} but the delimiter is "
-        f"{extract_format.delimiter!r} (extracts.<kind>.delimiter)"
-    )
+def _text_of(columns: list[str] | tuple[str, ...]) -> str:
+    """SQL text of several columns, nulls marked, for keys and row hashes (identifiers only)."""
+    parts = [f"coalesce({quote(c)}::varchar, {NULL_MARK})" for c in columns]
+    return parts[0] if len(parts) == 1 else f"concat_ws({KEY_SEPARATOR}, {', '.join(parts)})"
 
 
 def stage(
@@ -367,15 +372,46 @@ def stage(
     extract: pl.DataFrame,
     date_format: str | None,
 ) -> pl.DataFrame:
-    """Run `sql/staging/stg_<kind>.sql` over the text frame: trims and casts only."""
-    con.register("extract", extract)
-    try:
+    """Run `sql/staging/stg_<kind>.sql` over the text batch: trims and casts only."""
+    with warehouse.registered(con, "extract", extract.drop(EXTRA_ATTRIBUTES)):
         staged = con.sql(
             warehouse.sql_text(f"staging/stg_{kind}"), params={"date_format": date_format}
         ).pl()
-    finally:
-        con.unregister("extract")
+    # Python dates span years 1-9999 and pandera reports failures as Python values:
+    # a BC date would fail the whole file. Clamped, it still fails the date-range checks.
+    staged = staged.with_columns(
+        pl.col(name).clip(PYTHON_DATE_RANGE[0], PYTHON_DATE_RANGE[1])
+        for name, dtype in staged.schema.items()
+        if dtype == pl.Date
+    )
     return staged.join(extract.select(LINE, EXTRA_ATTRIBUTES), on=LINE, how="left")
+
+
+def with_known_customers(con: duckdb.DuckDBPyConnection, staged: pl.DataFrame) -> pl.DataFrame:
+    """Add the flag the unknown-customer check reads (the lookup runs in DuckDB)."""
+    with warehouse.registered(con, "staged_batch", staged.select(LINE, "customer_id")):
+        unknown = con.sql(warehouse.sql_text("ingest/unknown_customers")).pl()[LINE]
+    return staged.with_columns(~pl.col(LINE).is_in(unknown.implode()).alias(KNOWN_CUSTOMER))
+
+
+def with_wallet_overlaps(con: duckdb.DuckDBPyConnection, staged: pl.DataFrame) -> pl.DataFrame:
+    """Flag wallet periods that overlap one loaded before them (sql/ingest/overlapping_wallets)."""
+    periods = staged.select(LINE, "customer_id", "period_start", "period_end")
+    with warehouse.registered(con, "staged_periods", periods):  # the query reads it twice
+        con.execute("create or replace temp table staged_batch as select * from staged_periods")
+    periods = con.sql(warehouse.sql_text("ingest/overlapping_wallets")).fetchall()
+    con.execute("drop table staged_batch")
+    overlapping: list[int] = []
+    customer_now, kept = None, []  # periods kept so far for one customer, in load order
+    for customer, start, end, line, origin in periods:
+        if customer != customer_now:
+            customer_now, kept = customer, []
+        if origin == 2 and any(s != start and s <= end and start <= e for s, e in kept):
+            overlapping.append(line)
+        else:  # a period with the same start replaces the one it corrects
+            kept = [(s, e) for s, e in kept if s != start] + [(start, end)]
+    flagged = pl.Series(LINE, overlapping, dtype=pl.Int64)
+    return staged.with_columns(pl.col(LINE).is_in(flagged.implode()).alias(WALLET_OVERLAP))
 
 
 def quarantine_reasons(staged: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
@@ -417,88 +453,6 @@ def quarantine_reasons(staged: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.D
     )
 
 
-def row_identity(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
-    """Add `_key` (the key columns) and `_row_text` (every business value) for the merge."""
-
-    def text(columns: list[str] | tuple[str, ...]) -> pl.Expr:
-        return pl.concat_str(
-            [pl.col(c).cast(pl.String).fill_null(NULL_MARK) for c in columns],
-            separator=KEY_SEPARATOR,
-        )
-
-    return frame.with_columns(
-        text(key_columns(schema)).alias("_key"),
-        text([*schema.columns, EXTRA_ATTRIBUTES]).alias("_row_text"),
-    )
-
-
-def ingest_file(
-    con: duckdb.DuckDBPyConnection,
-    kind: ExtractKind,
-    path: Path,
-    content: bytes,
-    sha256: str,
-    settings: Settings,
-    run_id: str,
-    now: datetime,
-) -> FileOutcome:
-    """Validate and load one extract in one transaction; raise ExtractError to reject it."""
-    extract_format = settings.extracts.for_kind(kind)
-    rules = input_rules(con, kind, settings, now)
-    schema = input_schema(kind, rules)
-    raw, lines = read_extract(path, content, extract_format, schema)
-    rows_read = raw.height
-    extract = canonical_frame(raw, lines, schema, extract_format, settings.quality.pii_columns)
-    # Frames of a large extract take gigabytes each: every one is dropped as soon
-    # as the next step has what it needs, so at most two are alive at a time.
-    del raw, lines
-    staged = stage(con, kind, extract, extract_format.date_format)
-    failures = quarantine_reasons(staged, schema)
-    staged = staged.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
-    reasons = staged.select("index", LINE).join(failures, on="index", how="inner")
-    quarantined = reasons.select(LINE, "reason").join(
-        extract.drop(EXTRA_ATTRIBUTES).select(
-            LINE, pl.struct(pl.exclude(LINE)).struct.json_encode().alias("record")
-        ),
-        on=LINE,
-    )
-    del extract
-    business = [*schema.columns, EXTRA_ATTRIBUTES]
-    good = staged.join(failures, on="index", how="anti").select(LINE, *business)
-    del staged
-    valid = row_identity(good, schema)
-    del good
-    con.execute("begin transaction")
-    try:
-        before = table_counts(con, kind)
-        counts = _merge(con, kind, path.name, valid, run_id, now)
-        con.register("quarantined_rows", quarantined)
-        con.execute(
-            "insert into quarantine select $run_id, $kind, $file, $sha, _line, reason, record, "
-            "$now from quarantined_rows",
-            {"run_id": run_id, "kind": kind, "file": path.name, "sha": sha256, "now": now},
-        )
-        con.unregister("quarantined_rows")
-        outcome = FileOutcome(
-            extract_kind=kind,
-            file_name=path.name,
-            file_sha256=sha256,
-            status="loaded",
-            rows_read=rows_read,
-            rows_quarantined=quarantined.height,
-            **counts,
-        )
-        check_file_accounting(outcome, before, table_counts(con, kind))
-        record_outcome(con, outcome, run_id, now)
-        checkpoint("ingest-before-commit", path.name)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    checkpoint("ingest-after-commit", path.name)
-    return outcome
-
-
 @dataclass(frozen=True)
 class TableCounts:
     current: int
@@ -518,9 +472,11 @@ def table_counts(con: duckdb.DuckDBPyConnection, kind: ExtractKind) -> TableCoun
 def check_file_accounting(outcome: FileOutcome, before: TableCounts, after: TableCounts) -> None:
     """read = loaded + replaced + duplicate + quarantined, measured in the tables themselves.
 
-    A loaded row adds one current row, a replaced row moves one version to the
-    audit table, a quarantined row adds one quarantine row; duplicates change
-    nothing. Raised inside the file's transaction, so a violation never commits.
+    The one accounting check of the ingest. A loaded row adds one current row,
+    a replaced row one audit row (the version it replaced, or itself when a
+    version from a later file is already stored), a quarantined row one
+    quarantine row; duplicates change nothing. Raised inside the file's
+    transaction, so a violation never commits.
     """
     measured = {
         "rows_loaded": after.current - before.current,
@@ -538,57 +494,35 @@ def _merge(
     con: duckdb.DuckDBPyConnection,
     kind: ExtractKind,
     file_name: str,
-    valid: pl.DataFrame,
     run_id: str,
     now: datetime,
 ) -> dict[str, int]:
-    """Apply the classified batch to the current and audit tables of `kind`."""
+    """Classify the file's valid rows and apply them to the current and audit tables."""
     table, audit = quote(kind), quote(audit_table(kind))
-    con.register("valid_rows", valid)
     con.execute(
-        "create or replace temp table batch as select * exclude (_row_text), "
-        "md5(_row_text) as _row_hash from valid_rows"
+        f"create or replace temp view stored_version as "
+        f"select _key, _file, _line, _row_hash from {table}"
     )
-    con.unregister("valid_rows")
-    con.execute(
-        f"create or replace temp view stored_version as select _key, _row_hash from {table}"
+    parameters = {"file": file_name, "run_id": run_id, "now": now}
+    statements = [
+        *warehouse.sql_statements("ingest/classify_batch"),
+        *warehouse.sql_statements("ingest/merge_batch"),
+    ]
+    for statement in statements:
+        sql = statement.format(table=table, audit=audit)
+        con.execute(sql, {k: v for k, v in parameters.items() if f"${k}" in sql})
+    rows = dict(
+        con.execute(
+            "select outcome, count(*) from classified where not is_stored group by outcome "
+            "union all select 'uncontested', count(*) from batch "
+            "where _key not in (select _key from contested)"
+        ).fetchall()
     )
-    con.execute(warehouse.sql_text("ingest/classify_batch"))
-    columns = [c for c, *_ in con.execute(f"describe {table}").fetchall()]
-    lineage = {"file": file_name, "run_id": run_id, "now": now}
-    batch_select = ", ".join(
-        {
-            "_file": "$file",
-            "_run_id": "$run_id",
-            "_loaded_at": "$now",
-        }.get(c, f"b.{quote(c)}")
-        for c in columns
-    )
-    # Versions that a row of this batch replaced: stored ones (line 0) and earlier lines.
-    con.execute(
-        f"insert into {audit} select s.*, $run_id, $now from {table} s "
-        "where s._key in (select _key from classified where outcome = 'replaced' "
-        "and previous_line = 0)",
-        {"run_id": run_id, "now": now},
-    )
-    con.execute(
-        f"insert into {audit} select {batch_select}, $run_id, $now from batch b "
-        "join classified c on c._key = b._key and c.previous_line = b._line "
-        "where c.outcome = 'replaced'",
-        lineage,
-    )
-    con.execute(
-        f"delete from {table} where _key in "
-        "(select _key from classified where is_final and outcome <> 'duplicate')"
-    )
-    con.execute(
-        f"insert into {table} select {batch_select} from batch b "
-        "join classified c on c._key = b._key and c._line = b._line where c.is_final",
-        lineage,
-    )
-    rows = dict(con.execute("select outcome, count(*) from classified group by outcome").fetchall())
+    for temporary in ("classified", "contested"):
+        con.execute(f"drop table {temporary}")
+    con.execute("drop view stored_version")
     return {
-        "rows_loaded": rows.get("loaded", 0),
+        "rows_loaded": rows.get("loaded", 0) + rows.get("uncontested", 0),
         "rows_replaced": rows.get("replaced", 0),
         "rows_duplicate": rows.get("duplicate", 0),
     }
@@ -598,15 +532,17 @@ def input_rules(
     con: duckdb.DuckDBPyConnection, kind: ExtractKind, settings: Settings, now: datetime
 ) -> InputRules:
     quality = settings.quality
-    known = None
-    if kind == "transactions" and quality.unknown_customers == "quarantine":
-        customers = con.sql("select customer_id from customers").pl()
-        known = customers["customer_id"] if customers.height else None
+    check_known = False
+    if kind in CUSTOMER_CHECKED_KINDS and quality.unknown_customers == "quarantine":
+        # No customers extract loaded: nothing to check against.
+        check_known = con.execute("select count(*) > 0 from customers").fetchall()[0][0]
     return InputRules(
         base_currency=quality.base_currency,
         max_abs_amount=quality.max_abs_amount,
         latest_allowed_date=now.date() + timedelta(days=quality.future_tolerance_days),
-        known_customer_ids=known,
+        earliest_allowed_date=quality.earliest_date,
+        check_wallet_overlaps=kind == "wallets",
+        check_known_customers=check_known,
     )
 
 
@@ -628,108 +564,3 @@ def already_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
         {"sha": sha256},
     ).fetchall()
     return found[0][0] > 0
-
-
-RUN_ACCOUNTING_SQL = """
-with run_files as (select * from manifest where run_id = $run_id),
-quarantined as (
-    select file_name, file_sha256, count(*) as stored
-    from quarantine where run_id = $run_id group by all
-)
-select file_name, 'rows do not add up' from run_files
-where rows_read <> rows_loaded + rows_replaced + rows_duplicate + rows_quarantined
-union all
-select file_name, status || ' file counted rows' from run_files
-where status <> 'loaded' and rows_read + rows_loaded + rows_replaced + rows_duplicate
-    + rows_quarantined <> 0
-union all
-select coalesce(f.file_name, q.file_name),
-    'quarantine holds ' || coalesce(q.stored, 0) || ' row(s), manifest says '
-    || coalesce(f.rows_quarantined, 0)
-from (select * from run_files where status = 'loaded') f
-full join quarantined q on q.file_name = f.file_name and q.file_sha256 = f.file_sha256
-where coalesce(q.stored, 0) <> coalesce(f.rows_quarantined, 0)
-"""
-
-
-def check_run_accounting(con: duckdb.DuckDBPyConnection, run_id: str, files_seen: int) -> None:
-    """End-of-ingestion check over the manifest rows of the run; raises AccountingError.
-
-    Every file seen has one manifest row; every row adds up; skipped and failed
-    files loaded nothing; the quarantine and audit tables hold exactly the rows
-    the manifest says this run put there.
-    """
-    run = {"run_id": run_id}
-    problems = [
-        f"{file_name}: {problem}"
-        for file_name, problem in con.execute(RUN_ACCOUNTING_SQL, run).fetchall()
-    ]
-    ((recorded,),) = con.execute(
-        "select count(*) from manifest where run_id = $run_id", run
-    ).fetchall()
-    if recorded != files_seen:
-        problems.append(f"{files_seen} file(s) seen but {recorded} manifest row(s)")
-    for kind in EXTRACT_KINDS:
-        ((audited, claimed),) = con.execute(
-            f"select (select count(*) from {quote(audit_table(kind))} "
-            "where _replaced_by_run = $run_id), (select coalesce(sum(rows_replaced), 0) "
-            "from manifest where run_id = $run_id and extract_kind = $kind)",
-            {**run, "kind": kind},
-        ).fetchall()
-        if audited != claimed:
-            problems.append(f"{kind}: {audited} audited version(s), manifest says {claimed}")
-    if problems:
-        raise AccountingError(f"run {run_id}: ingestion does not add up: " + "; ".join(problems))
-
-
-def ingest_inbox(
-    settings: Settings,
-    run_id: str,
-    now: datetime | None = None,
-    progress: Callable[[int, int, FileOutcome], None] | None = None,
-) -> list[FileOutcome]:
-    """Load every new extract of the inbox; one outcome per file seen (SPEC §9 data_quality).
-
-    `progress(done, total, outcome)` is called after each file (for the run log).
-    """
-    now = now or datetime.now(UTC)
-    outcomes: list[FileOutcome] = []
-    inbox = settings.paths.inbox
-    con = warehouse.connect(
-        settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
-    )
-    try:
-        extracts = list(discover_extracts(inbox))
-        for kind, path in extracts:
-            outcome = _ingest_one(con, kind, path, settings, run_id, now)
-            outcomes.append(outcome)
-            if progress:
-                progress(len(outcomes), len(extracts), outcome)
-        check_run_accounting(con, run_id, len(outcomes))
-        checkpoint("ingest-done")
-    finally:
-        con.close()
-    return outcomes
-
-
-def _ingest_one(
-    con: duckdb.DuckDBPyConnection,
-    kind: ExtractKind,
-    path: Path,
-    settings: Settings,
-    run_id: str,
-    now: datetime,
-) -> FileOutcome:
-    """Load, skip or fail one file; a file-level error is recorded, anything else propagates."""
-    sha256 = ""  # an unreadable file has no content hash
-    try:
-        content = read_inbox_file(settings.paths.inbox, path)
-        sha256 = sha256_of(content)
-        if already_loaded(con, sha256):
-            outcome = FileOutcome(kind, path.name, sha256, "skipped")
-        else:
-            return ingest_file(con, kind, path, content, sha256, settings, run_id, now)
-    except ExtractError as exc:
-        outcome = FileOutcome(kind, path.name, sha256, "failed", error=f"{path.name}: {exc}")
-    record_outcome(con, outcome, run_id, now)
-    return outcome

@@ -15,13 +15,15 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
 from customer_equity.faults import checkpoint
+from customer_equity.warehouse import exclusive_lock
 
 PARTITION_KEY = "as_of_date"
 STAGING_DIR = ".staging"
@@ -115,6 +117,21 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+LOCK_NAME = ".lake.lock"
+
+
+@contextmanager
+def lake_lock(lake: Path, *, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the lake for one run: two warehouses (two configs) may publish into one lake.
+
+    Without it their partition swaps interleave and one run's `clear_staging`
+    removes the other's staged files. The lock file sits at the lake root, in
+    no table's folder, so no reader globs it.
+    """
+    with exclusive_lock(lake / LOCK_NAME, f"another run is publishing into {lake}", wait_seconds):
+        yield
 
 
 def clear_staging(lake: Path) -> None:

@@ -28,6 +28,8 @@ from pydantic import (
 
 ExtractKind = Literal["transactions", "customers", "wallets", "costs"]
 EXTRACT_KINDS: tuple[ExtractKind, ...] = ("transactions", "customers", "wallets", "costs")
+# Customers first: the unknown-customer check of the other kinds reads them.
+INGEST_ORDER: tuple[ExtractKind, ...] = ("customers", "transactions", "wallets", "costs")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveDays = Annotated[int, Field(gt=0)]
@@ -65,6 +67,23 @@ class ExtractFormat(Strict):
     )
 
 
+class Inbox(Strict):
+    """When a file in the inbox is complete enough to read.
+
+    Files with partial-transfer names (`.tmp`, `.part`, `.partial`, `.filepart`,
+    `~$…`, dotfiles) are never read. A file modified within `settle_seconds`
+    (still being copied) or, with `require_done_marker`, without its
+    `<name>.done` file is left for the next run and reported as waiting.
+    """
+
+    settle_seconds: Annotated[float, Field(ge=0)] = Field(
+        60.0, description="a file modified more recently than this is still arriving: waiting"
+    )
+    require_done_marker: bool = Field(
+        False, description="read a file only once `<file name>.done` exists beside it"
+    )
+
+
 class Extracts(Strict):
     transactions: ExtractFormat = ExtractFormat()
     customers: ExtractFormat = ExtractFormat()
@@ -85,12 +104,22 @@ class Quality(Strict):
     future_tolerance_days: Annotated[int, Field(ge=0)] = Field(
         1, description="dates later than the run day plus this: quarantine"
     )
+    earliest_date: date = Field(
+        date(1900, 1, 1),
+        description="dates before this (ERP sentinels such as 0001-01-01, BC dates): quarantine",
+    )
+    time_zone: str = Field(
+        "UTC",
+        description="business time zone: a timestamp with a UTC offset is converted to it "
+        "before its date is taken; one without an offset is read as written",
+    )
     max_abs_amount: Annotated[float, Field(gt=0)] = Field(
         10_000_000.0, description="absurd magnitude bound for amounts and costs: quarantine"
     )
     unknown_customers: Literal["quarantine", "accept"] = Field(
         default="accept",
-        description="transactions of customers missing from a customers extract (when one exists)",
+        description="transactions and costs of customers missing from a customers extract "
+        "(when one exists)",
     )
     pii_columns: tuple[str, ...] = Field(
         default=(
@@ -113,6 +142,19 @@ class Quality(Strict):
         ),
         description="source columns dropped on read: never stored, never in outputs",
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _iana_zone(value)
+
+
+def _iana_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
+    return value
 
 
 class Metrics(Strict):
@@ -296,11 +338,7 @@ class Schedule(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
-        return value
+        return _iana_zone(value)
 
 
 # Peak memory of the bucket step per transaction of the bucket (measured by
@@ -364,9 +402,29 @@ class Engine(Strict):
         """DuckDB's share of the budget (it spills beyond it); the rest is for Polars batches."""
         return f"{max(int(self.memory_limit) * 6 // 10 // 1024**2, 64)}MiB"
 
+    @property
+    def ingest_duckdb_memory_limit(self) -> str:
+        """DuckDB's share while ingesting: the batches in flight take the rest.
+
+        Measured (bench/bench_ingest.py): DuckDB's buffer pool, the batch being
+        parsed, staged and validated, and Python's own heap must stay within the
+        budget; DuckDB gets 30 % and spills the file's rows beyond it.
+        """
+        return f"{max(int(self.memory_limit) * 3 // 10 // 1024**2, 64)}MiB"
+
+    @property
+    def ingest_batch_bytes(self) -> int:
+        """CSV text per ingest batch: 1/64 of the budget (64 MiB of 4 GiB).
+
+        A batch lives as raw bytes, Arrow text, a Polars frame, its staged copy
+        and pandera's copies at once: about ten times its text size was measured.
+        """
+        return max(int(self.memory_limit) // 64, 1 << 20)
+
 
 class Settings(Strict):
     paths: Paths = Paths()
+    inbox: Inbox = Inbox()
     extracts: Extracts = Extracts()
     quality: Quality = Quality()
     metrics: Metrics = Metrics()

@@ -11,7 +11,7 @@ from prefect import Task, flow, get_run_logger, runtime, unmapped
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from customer_equity.buckets import BucketLayout, remove_stale_runs
-from customer_equity.lake import clear_staging
+from customer_equity.lake import clear_staging, lake_lock
 from customer_equity.settings import Engine, Settings, load_settings
 from customer_equity.warehouse import warehouse_lock
 from flows.artifacts import publish_run_artifacts
@@ -154,7 +154,10 @@ def nightly(
     )
     # The OS lock spans ingest and every partition swap, so a scheduled run, a
     # backfill date and a hand-started CLI run never interleave their writes.
-    with warehouse_lock(settings.paths.warehouse, wait_seconds=lock_wait_seconds):
+    with (
+        warehouse_lock(settings.paths.warehouse, wait_seconds=lock_wait_seconds),
+        lake_lock(settings.paths.lake, wait_seconds=lock_wait_seconds),
+    ):
         clear_staging(settings.paths.lake)
         remove_stale_runs(settings)
         current_run = run_id()

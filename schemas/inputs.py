@@ -24,6 +24,13 @@ COST_TYPES = ("acquisition", "development", "retention", "service", "rebate")
 SERVE_COST_TYPES = ("development", "retention", "service", "rebate")
 CUSTOMER_STATUSES = ("active", "closed")
 RAW_PREFIX = "_raw_"
+# Flag column the ingest adds when unknown customers are quarantined (looked up in DuckDB).
+KNOWN_CUSTOMER = "_customer_known"
+# Flag column the ingest adds to wallets: the period overlaps one loaded before it.
+WALLET_OVERLAP = "_period_overlaps"
+# Longest text value a row may carry in a used column (the csv module's historic field limit);
+# longer cells in columns the pipeline ignores do not matter.
+MAX_TEXT_CHARS = 131_072
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,9 @@ class InputRules:
     base_currency: str = "USD"
     max_abs_amount: float = float("inf")
     latest_allowed_date: date = date.max
-    known_customer_ids: pl.Series | None = None
+    earliest_allowed_date: date = date.min
+    check_known_customers: bool = False
+    check_wallet_overlaps: bool = False
 
 
 def _column(
@@ -67,6 +76,24 @@ def _parseable(column: str, dtype: type[pl.DataType]) -> pa.Check:
         lambda data: data.lazyframe.select(parsed | pl.col(raw).is_null()),
         name=f"unparseable_{column}",
         description=f"{column} must parse as its type",
+    )
+
+
+def _not_too_long(column: str) -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(
+            pl.col(column).str.len_chars().fill_null(0) <= MAX_TEXT_CHARS
+        ),
+        name=f"{column}_too_long",
+        description=f"{column} at most {MAX_TEXT_CHARS:,} characters",
+    )
+
+
+def _not_before(column: str, earliest: date) -> pa.Check:
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(column) >= earliest),
+        name=f"{column}_before_earliest",
+        description=f"{column} on or after the configured earliest date",
     )
 
 
@@ -104,12 +131,12 @@ def _one_of(values: tuple[str, ...] | list[str], name: str) -> pa.Check:
     )
 
 
-def _known_customer(known: pl.Series | None) -> list[pa.Check]:
-    if known is None:
+def _known_customer(check: bool) -> list[pa.Check]:
+    if not check:
         return []
     return [
         pa.Check(
-            lambda data: data.lazyframe.select(pl.col("customer_id").is_in(known.implode())),
+            lambda data: data.lazyframe.select(pl.col(KNOWN_CUSTOMER)),
             name="unknown_customer",
             description="customer_id present in the customers extract",
         )
@@ -122,14 +149,27 @@ def _schema(
     columns: dict[str, pa.Column],
     checks: list[pa.Check],
     description: str,
+    rules: InputRules,
+    *,
+    row_key_when_null: bool = False,
 ) -> pa.DataFrameSchema:
+    """The schema of one kind; every date column gets the earliest-date bound.
+
+    `row_key_when_null`: a row whose key is null is its own version (never a
+    correction or a duplicate of another row).
+    """
     typed = {name: col.dtype.type for name, col in columns.items() if col.metadata["typed"]}
+    dates = [name for name, col in columns.items() if col.dtype.type == pl.Date]
+    text = [name for name, col in columns.items() if not col.metadata["typed"]]
     return pa.DataFrameSchema(
         columns,
-        checks=[_parseable(name, dtype) for name, dtype in typed.items()] + checks,
+        checks=[_parseable(name, dtype) for name, dtype in typed.items()]
+        + [_not_too_long(name) for name in text]
+        + [_not_before(name, rules.earliest_allowed_date) for name in dates]
+        + checks,
         name=kind,
         description=description,
-        metadata={"key": key},
+        metadata={"key": key, "row_key_when_null": row_key_when_null},
         strict=False,
     )
 
@@ -145,7 +185,7 @@ def transactions_schema(rules: InputRules) -> pa.DataFrameSchema:
                 pl.String,
                 "buying customer",
                 required=True,
-                checks=_known_customer(rules.known_customer_ids),
+                checks=_known_customer(rules.check_known_customers),
             ),
             "transaction_date": _column(
                 pl.Date,
@@ -183,11 +223,11 @@ def transactions_schema(rules: InputRules) -> pa.DataFrameSchema:
         },
         [],
         "One row per order or order line.",
+        rules,
     )
 
 
 def customers_schema(rules: InputRules) -> pa.DataFrameSchema:
-    del rules  # customers have no run-dependent limits; the signature is shared
     return _schema(
         "customers",
         ("customer_id",),
@@ -218,6 +258,7 @@ def customers_schema(rules: InputRules) -> pa.DataFrameSchema:
             )
         ],
         "One row per known customer, buyers and prospects.",
+        rules,
     )
 
 
@@ -243,18 +284,40 @@ def wallets_schema(rules: InputRules) -> pa.DataFrameSchema:
             pa.Check(
                 lambda data: data.lazyframe.select(pl.col("period_end") >= pl.col("period_start")),
                 name="period_end_before_start",
-            )
+            ),
+            *(
+                [
+                    pa.Check(
+                        lambda data: data.lazyframe.select(~pl.col(WALLET_OVERLAP)),
+                        name="overlapping_wallet_period",
+                        description="a period of the customer loaded before overlaps it",
+                    )
+                ]
+                if rules.check_wallet_overlaps
+                else []
+            ),
         ],
         "Customer's total business (share-of-wallet denominator) per period.",
+        rules,
     )
 
 
 def costs_schema(rules: InputRules) -> pa.DataFrameSchema:
     return _schema(
         "costs",
-        ("customer_id", "cost_date", "cost_type"),
+        ("cost_id",),
         {
-            "customer_id": _column(pl.String, "customer key", required=True),
+            "cost_id": _column(
+                pl.String,
+                "the source's id of a cost, when it can correct one (then the key); "
+                "without it every row counts",
+            ),
+            "customer_id": _column(
+                pl.String,
+                "customer key",
+                required=True,
+                checks=_known_customer(rules.check_known_customers),
+            ),
             "cost_date": _column(
                 pl.Date,
                 "day the cost was incurred",
@@ -275,7 +338,9 @@ def costs_schema(rules: InputRules) -> pa.DataFrameSchema:
             ),
         },
         [],
-        "Money spent on a customer (SPEC §2 costs).",
+        "Money spent on a customer (SPEC §2 costs); several on one day all count.",
+        rules,
+        row_key_when_null=True,
     )
 
 
@@ -294,6 +359,14 @@ def input_schema(kind: ExtractKind, rules: InputRules | None = None) -> pa.DataF
 
 def key_columns(schema: pa.DataFrameSchema) -> tuple[str, ...]:
     return tuple(schema.metadata["key"])
+
+
+def row_key_when_null(schema: pa.DataFrameSchema) -> bool:
+    return bool(schema.metadata.get("row_key_when_null"))
+
+
+# Kinds whose customer_id is checked against the customers extract (unknown_customers).
+CUSTOMER_CHECKED_KINDS = ("transactions", "costs")
 
 
 def required_columns(schema: pa.DataFrameSchema) -> list[str]:

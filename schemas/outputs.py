@@ -202,9 +202,9 @@ DATA_QUALITY = _table(
         "file_sha256": _col(TEXT, "content hash; a file loads once", nullable=False),
         "status": _col(
             TEXT,
-            "loaded, skipped (already loaded) or failed",
+            "loaded, skipped (already loaded), failed, or waiting (still arriving: read later)",
             nullable=False,
-            checks=[pa.Check.isin(["loaded", "skipped", "failed"])],
+            checks=[pa.Check.isin(["loaded", "skipped", "failed", "waiting"])],
         ),
         "rows_read": _col(INT, "data rows in the file", nullable=False),
         "rows_loaded": _col(INT, "new keys stored", nullable=False),

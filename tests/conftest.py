@@ -34,8 +34,10 @@ def prefect_harness() -> Iterator[None]:
 def write_config(root: Path, text: str = "") -> Path:
     """A settings file in `root` whose data paths live under `root`."""
     config = root / "customer-equity.toml"
+    # Test files are complete when written: no settle time unless a test sets one.
+    inbox = "" if "[inbox]" in text else "[inbox]\nsettle_seconds = 0\n"
     config.write_text(
-        '[paths]\ninbox = "inbox"\nwarehouse = "warehouse.duckdb"\nlake = "lake"\n' + text,
+        '[paths]\ninbox = "inbox"\nwarehouse = "warehouse.duckdb"\nlake = "lake"\n' + inbox + text,
         encoding="utf-8",
     )
     return config

@@ -179,3 +179,36 @@ def test_missing_column_message_names_the_mapping(project: Path) -> None:
     assert outcome.status == "failed"
     assert '"order_no": "transaction_id"' in (outcome.error or "")
     assert "transaction_date" in (outcome.error or "")
+
+
+def test_batches_and_chunk_boundaries_change_nothing(tmp_path: Path) -> None:
+    """A file read in many small batches loads exactly what one batch loads.
+
+    40,000 rows with quoted fields (commas and doubled quotes inside) cross
+    many 1 MiB chunk boundaries when the budget is 32 MiB (512 KiB batches); every 997th row has
+    a bad amount, so its line (row number + 1) must survive the batching.
+    """
+    header = "transaction_id,customer_id,transaction_date,amount,category"
+    rows = [
+        f'T{i},C{i % 313},2025-03-01,{"x" if i % 997 == 0 else i % 50},"cat, ""{i % 7}"""'
+        for i in range(40_000)
+    ]
+    content = "\n".join([header, *rows]) + "\n"
+    tables = {}
+    for budget in ("32MiB", "4GiB"):
+        root = tmp_path / budget
+        root.mkdir()
+        write_config(root, f'[engine]\nmemory_limit = "{budget}"\n')
+        folder = root / "inbox" / "transactions"
+        folder.mkdir(parents=True)
+        (folder / "t.csv").write_text(content, encoding="utf-8")
+        (outcome,) = ingest_inbox(settings_of(root), "run-1")
+        assert (outcome.rows_read, outcome.rows_quarantined) == (40_000, 41)
+        tables[budget] = (
+            _query(root, "select transaction_id, _line, category, amount from transactions"),
+            _query(root, "select line, reason from quarantine order by line"),
+        )
+    assert sorted(tables["32MiB"][0]) == sorted(tables["4GiB"][0])
+    assert tables["32MiB"][1] == tables["4GiB"][1]
+    assert tables["32MiB"][1][:2] == [(2, "unparseable_amount"), (999, "unparseable_amount")]
+    assert ("T5", 7, 'cat, "5"', 5.0) in tables["32MiB"][0]

@@ -1,6 +1,7 @@
 -- One costs extract cast to its typed form.
 select
     _line,
+    clean_text(cost_id) as cost_id,
     clean_text(customer_id) as customer_id,
     parse_date(cost_date, $date_format) as cost_date,
     lower(clean_text(cost_type)) as cost_type,

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from customer_equity import ingest as ingest_module
+from customer_equity.extracts import Discovered
 from tests.reliability.support import (
     TX_HEADER,
     csv_text,
@@ -160,7 +161,9 @@ def test_a_file_that_vanishes_before_it_is_read_fails_alone(
     ghost = root / "inbox" / "transactions" / "a-gone.csv"
     found = ingest_module.discover_extracts(root / "inbox")
     monkeypatch.setattr(
-        ingest_module, "discover_extracts", lambda inbox: [("transactions", ghost), *found]
+        ingest_module,
+        "discover_extracts",
+        lambda inbox, rules: Discovered([("transactions", ghost), *found.ready], []),
     )
     outcomes = ingest(root)
     assert outcomes["a-gone.csv"].status == "failed"
@@ -175,14 +178,14 @@ def test_a_file_the_process_may_not_read_fails_alone(
     root = new_project(tmp_path)
     put(root, "transactions", "b-good.csv", GOOD_FILE)
     locked = put(root, "transactions", "a-locked.csv", GOOD_FILE.replace("T1", "T9"))
-    read_bytes = Path.read_bytes
+    open_path = Path.open
 
-    def refuse_locked(path: Path) -> bytes:
+    def refuse_locked(path: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
         if path == locked:
             raise PermissionError(13, "Permission denied", str(path))
-        return read_bytes(path)
+        return open_path(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse_locked)
+    monkeypatch.setattr(Path, "open", refuse_locked)
     outcomes = ingest(root)
     assert outcomes["a-locked.csv"].error == "a-locked.csv: unreadable file: Permission denied"
     assert (outcomes["a-locked.csv"].status, outcomes["a-locked.csv"].file_sha256) == ("failed", "")

@@ -120,3 +120,27 @@ def test_a_reader_process_sees_the_old_or_the_new_partition_never_a_mix(tmp_path
     assert writer.returncode == 0
     assert seen <= {(5000, 5000.0), (5000, 10000.0)}, seen
     assert len(seen) == 2 or vanished > 0, "the reader never overlapped the writer"
+
+
+def test_two_warehouses_publishing_into_one_lake_never_interleave(
+    crash_inputs: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 10.8: two configs, two warehouses, one lake. Before, both runs exited 0 and
+    the lake ended with tables of two runs (one run's `clear_staging` removed the other's files).
+    """
+    lake = tmp_path / "shared-lake"
+    roots = []
+    for name in ("first", "second"):
+        root = copy_inbox(crash_inputs, tmp_path / name)
+        config = root / "customer-equity.toml"
+        config.write_text(config.read_text().replace('lake = "lake"', f'lake = "{lake}"'))
+        roots.append(root)
+    runs = [start_run(root, cli_env, faults=HOLD_THE_LOCK) for root in roots]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    codes = sorted(run.returncode for run in runs)
+    assert codes[0] == 0 and codes[1] != 0, outputs
+    (refused,) = [out for run, out in zip(runs, outputs, strict=True) if run.returncode != 0]
+    message = " ".join(refused.split())
+    assert f"another run is publishing into {lake} (lock {lake / '.lake.lock'}" in message
+    quality = read_table(lake, "data_quality")
+    assert quality["run_id"].n_unique() == 1  # every table of D comes from one run

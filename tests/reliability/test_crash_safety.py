@@ -44,11 +44,12 @@ from tests.reliability.support import (
 
 pytestmark = pytest.mark.slow
 
-# In pipeline order. Where a crash hurts most: mid-transaction (first file,
+# In pipeline order. Where a crash hurts most: creating the warehouse, mid-transaction (first file,
 # a file with a correction and a duplicate, the last file), between files,
 # between ingest and publish, with a staged but unswapped partition, with
 # some tables of D new and the rest old or missing, before the last table.
 KILL_POINTS = (
+    "warehouse-before-rename",  # the first night, while the warehouse file is created
     "ingest-before-commit",
     "ingest-after-commit:transactions_2025-12-28_history.csv",
     "ingest-before-commit:transactions_2025-12-31.csv",
