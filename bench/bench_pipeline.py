@@ -212,6 +212,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--runs", type=int, default=3, help="runs per size; medians reported")
+    parser.add_argument(
+        "--runs-above-10m", type=int, default=1, help="runs per size above 10M (a run is long)"
+    )
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--keep-inboxes", action="store_true", help="reuse/keep generated data")
     arguments = parser.parse_args()
@@ -223,8 +226,9 @@ def main() -> None:
         os.environ["PREFECT_API_URL"] = api_url
         for size in arguments.sizes:
             inbox = prepare(scratch, size)
-            floor = [run_floor(inbox, scratch) for _ in range(arguments.runs)]
-            nightly = [run_nightly(inbox, scratch) for _ in range(arguments.runs)]
+            runs = arguments.runs if size <= 10_000_000 else arguments.runs_above_10m
+            floor = [run_floor(inbox, scratch) for _ in range(runs)]
+            nightly = [run_nightly(inbox, scratch) for _ in range(runs)]
             results[str(size)] = summary(floor, nightly)
             print(_line(size, results[str(size)]), flush=True)
         increment_size = max([s for s in arguments.sizes if s <= 10_000_000] or arguments.sizes[:1])

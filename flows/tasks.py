@@ -12,6 +12,7 @@ run asks the server for a concurrency slot, which cost up to 2 s per task.
 from __future__ import annotations
 
 import os
+import resource
 import socket
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
@@ -73,7 +74,7 @@ def snapshot_buckets(settings: Settings, as_of: date, run_id: str) -> BucketLayo
 def _progress(step: str, layout: BucketLayout, bucket: int, customers: int) -> None:
     """One log line per bucket step: progress in the UI, and which worker did it."""
     get_run_logger().info(
-        "%s bucket %d of %d: %s customers (run %s, worker %s:%d)",
+        "%s bucket %d of %d: %s customers (run %s, worker %s:%d, peak %s MiB)",
         step,
         bucket + 1,
         layout.buckets,
@@ -81,6 +82,7 @@ def _progress(step: str, layout: BucketLayout, bucket: int, customers: int) -> N
         layout.run_id,
         socket.gethostname(),
         os.getpid(),
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024:,}",
     )
 
 

@@ -101,7 +101,11 @@ def _killed_after(root: Path, cli_env: dict[str, str], delay: float) -> None:
 def _forget_the_run(root: Path) -> None:
     """Back to the state before any run: the pipeline writes only the warehouse and the lake."""
     for path in root.glob("warehouse.duckdb*"):
-        path.unlink()
+        # The bucket storage beside the warehouse is a folder.
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     shutil.rmtree(root / "lake", ignore_errors=True)
 
 
