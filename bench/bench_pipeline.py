@@ -47,7 +47,7 @@ FLOOR_PROGRAM = """
 import json, sys, time, duckdb
 inbox, folder = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
-con = duckdb.connect(folder + "/floor.duckdb", config={"enable_progress_bar": False})
+con = duckdb.connect(folder + "/floor.duckdb")
 for kind in ("transactions", "customers", "wallets", "costs"):
     con.execute(
         f"create table {kind} as select * from read_csv($files, union_by_name = true)",
@@ -71,16 +71,27 @@ NIGHTLY_PROGRAM = """
 import json, sys, time
 from datetime import date
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId,
+)
 from flows.nightly import nightly
 started = time.perf_counter()
 state = nightly(as_of=date.fromisoformat(sys.argv[2]), config=sys.argv[1], return_state=True)
 flow_seconds = time.perf_counter() - started
 result = state.result()
-flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+parent = state.state_details.flow_run_id
 steps = {}
 with get_client(sync_client=True) as client:
-    for run in client.read_task_runs(flow_run_filter=flow_run, limit=10000):
+    subflows = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
+    )
+    flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[parent, *(run.id for run in subflows)]))
+    task_runs, page_size = [], 200  # the API's largest page
+    while page := client.read_task_runs(
+        flow_run_filter=flow_runs, limit=page_size, offset=len(task_runs)
+    ):
+        task_runs.extend(page)
+    for run in task_runs:
         name = run.name.rsplit("-", 1)[0]
         steps[name] = steps.get(name, 0.0) + run.total_run_time.total_seconds()
 rows = sum(f["rows_read"] for f in result["files"])
@@ -168,13 +179,13 @@ def prefect_server(scratch: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 900
         while True:
             probe = subprocess.run(["curl", "-sf", f"{url}/health"], capture_output=True)
             if probe.returncode == 0:
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError("the Prefect server did not start within 120 s")
+                raise RuntimeError("the Prefect server did not start within 900 s")
             time.sleep(1)
         yield url
     finally:
