@@ -53,7 +53,7 @@ from customer_equity.extracts import (
     utf8_text_file,
 )
 from customer_equity.faults import checkpoint
-from customer_equity.settings import ExtractKind, Settings
+from customer_equity.settings import INGEST_ORDER, ExtractKind, Settings
 from customer_equity.warehouse import audit_table, quote
 from schemas.inputs import (
     CUSTOMER_CHECKED_KINDS,
@@ -62,6 +62,7 @@ from schemas.inputs import (
     InputRules,
     input_schema,
     key_columns,
+    releasable_reasons,
     required_columns,
     row_key_when_null,
     typed_columns,
@@ -97,10 +98,16 @@ class FileOutcome:
     rows_duplicate: int = 0
     rows_quarantined: int = 0
     error: str | None = None
+    rows_released: int = 0
 
     def accounted(self) -> bool:
-        """The accounting identity: every row read has exactly one outcome."""
-        return self.rows_read == (
+        """The accounting identity: every row read or released has exactly one outcome.
+
+        A `released` outcome reads no row: its rows were read (and quarantined) by
+        an earlier run, and now each is loaded, replaced or duplicate. Over all
+        outcomes of one file, read = loaded + replaced + duplicate + still held.
+        """
+        return self.rows_read + self.rows_released == (
             self.rows_loaded + self.rows_replaced + self.rows_duplicate + self.rows_quarantined
         )
 
@@ -110,8 +117,12 @@ def ingest_inbox(
     run_id: str,
     now: datetime | None = None,
     progress: Callable[[int, int, FileOutcome], None] | None = None,
+    *,
+    as_of: date | None = None,
 ) -> list[FileOutcome]:
-    """Load every new extract of the inbox; one outcome per file seen (SPEC §9 data_quality).
+    """Load every new extract of the inbox, then release the quarantined rows whose
+    reason has cleared; one outcome per file seen and per file with released rows
+    (SPEC §9 data_quality). `as_of` is the run's as-of date, kept in the manifest.
 
     `progress(done, total, outcome)` is called after each file read (for the run log).
     """
@@ -126,14 +137,18 @@ def ingest_inbox(
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         inbox = discover_extracts(settings.paths.inbox, settings.inbox)
+        run = RunContext(settings, run_id, now, as_of)
         for kind, path in inbox.ready:
-            outcomes.append(_ingest_one(con, kind, path, settings, run_id, now, workdir))
+            outcomes.append(_ingest_one(con, kind, path, run, workdir))
             if progress:
                 progress(len(outcomes), len(inbox.ready), outcomes[-1])
         for kind, path, _reason in inbox.waiting:
             outcome = FileOutcome(kind, path.name, "", "waiting")
-            record_outcome(con, outcome, run_id, now)
+            record_outcome(con, outcome, run)
             outcomes.append(outcome)
+        # After every new file: a customers extract of this run can clear held rows.
+        for kind in INGEST_ORDER:
+            outcomes.extend(QuarantineRelease(con, kind, run).run())
         checkpoint("ingest-done")
     finally:
         con.close()
@@ -141,28 +156,36 @@ def ingest_inbox(
     return outcomes
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What every write of one run's ingest is stamped with."""
+
+    settings: Settings
+    run_id: str
+    now: datetime
+    as_of: date | None
+
+
 def _ingest_one(
     con: duckdb.DuckDBPyConnection,
     kind: ExtractKind,
     path: Path,
-    settings: Settings,
-    run_id: str,
-    now: datetime,
+    run: RunContext,
     workdir: Path,
 ) -> FileOutcome:
     """Load, skip or fail one file; a file-level error is recorded, anything else propagates."""
     sha256 = ""  # an unreadable file has no content hash
     try:
         stat = _stat(path)
-        scan = scan_file(settings.paths.inbox, path)
+        scan = scan_file(run.settings.paths.inbox, path)
         sha256 = scan.sha256
         if already_loaded(con, sha256):
             outcome = FileOutcome(kind, path.name, sha256, "skipped")
         else:
-            return FileLoad(con, kind, path, scan, stat, settings, run_id, now, workdir).run()
+            return FileLoad(con, kind, path, scan, stat, run, workdir).run()
     except ExtractError as exc:
         outcome = FileOutcome(kind, path.name, sha256, "failed", error=f"{path.name}: {exc}")
-    record_outcome(con, outcome, run_id, now)
+    record_outcome(con, outcome, run)
     return outcome
 
 
@@ -183,19 +206,15 @@ class FileLoad:
         path: Path,
         scan: FileScan,
         stat: os.stat_result,
-        settings: Settings,
-        run_id: str,
-        now: datetime,
+        run: RunContext,
         workdir: Path,
     ) -> None:
         self.con, self.kind, self.path, self.scan, self.stat = con, kind, path, scan, stat
-        self.settings, self.run_id, self.now, self.workdir = settings, run_id, now, workdir
-        self.extract_format = settings.extracts.for_kind(kind)
-        self.rules = input_rules(con, kind, settings, now)
-        self.schema = input_schema(kind, self.rules)
-        self.batch_bytes = settings.engine.ingest_batch_bytes
-        # Timestamps with a UTC offset are dated in the business time zone (sql/macros.sql).
-        con.execute("set TimeZone = $zone", {"zone": settings.quality.time_zone})
+        self.run_context, self.workdir = run, workdir
+        self.settings = run.settings
+        self.extract_format = self.settings.extracts.for_kind(kind)
+        self.checks = RowChecks(con, kind, run)
+        self.batch_bytes = self.settings.engine.ingest_batch_bytes
 
     def run(self) -> FileOutcome:
         plan, batches = self._open()
@@ -208,13 +227,14 @@ class FileLoad:
 
     def _open(self) -> tuple[ColumnPlan, BatchSource]:
         """The column plan (header checks) and a batch source; no row is read yet."""
-        schema_columns = list(self.schema.columns)
-        required = required_columns(self.schema)
+        schema = self.checks.schema
+        schema_columns = list(schema.columns)
+        required = required_columns(schema)
         pii = self.settings.quality.pii_columns
         mapping = self.extract_format.columns
-        rows = max(self.batch_bytes // ASSUMED_ROW_BYTES, 1000)
+        rows = batch_rows(self.settings)
         if is_parquet(self.path):
-            typed = {c: self.schema.columns[c].dtype.type for c in typed_columns(self.schema)}
+            typed = {c: schema.columns[c].dtype.type for c in typed_columns(schema)}
             layout = open_parquet(self.path, typed, mapping)
             plan = column_plan(layout.names, schema_columns, required, self.extract_format, pii)
             text = {s for s, c in plan.renames.items() if c in schema_columns and c not in typed}
@@ -234,14 +254,11 @@ class FileLoad:
         return plan, batches
 
     def _load(self, plan: ColumnPlan, batches: Iterator[TextBatch]) -> FileOutcome:
-        con, kind = self.con, self.kind
+        con, kind, run = self.con, self.kind, self.run_context
         con.execute("begin transaction")
         try:
             before = table_counts(con, kind)
-            con.execute(
-                f"create or replace temp table {BATCH_TABLE} as select * exclude "
-                f"(_file, _run_id, _loaded_at) from {quote(kind)} limit 0"
-            )
+            create_batch_table(con, kind)
             rows_read = rows_quarantined = 0
             for batch in batches:
                 read, quarantined = self._load_batch(plan, batch)
@@ -249,7 +266,8 @@ class FileLoad:
                 rows_quarantined += quarantined
             if rows_read == 0:
                 raise ExtractError("header only: the file has no data rows")
-            counts = _merge(con, kind, self.path.name, self.run_id, self.now)
+            merged = _merge(con, kind, run.run_id, run.now)
+            counts = merged.get((self.path.name, run.now), dict.fromkeys(ROW_OUTCOMES, 0))
             outcome = FileOutcome(
                 extract_kind=kind,
                 file_name=self.path.name,
@@ -262,74 +280,251 @@ class FileLoad:
             check_file_accounting(outcome, before, table_counts(con, kind))
             if not file_unchanged(self.path, self.stat):
                 raise ExtractError("the file changed while it was read; it is retried next run")
-            record_outcome(con, outcome, self.run_id, self.now)
+            record_outcome(con, outcome, run)
             checkpoint("ingest-before-commit", self.path.name)
             con.execute("commit")
         except BaseException as error:
             _roll_back(con, error, self.settings.paths.warehouse)
             raise
         finally:
-            with contextlib.suppress(duckdb.Error):  # after a failed rollback: nothing to drop
-                con.execute(f"drop table if exists {BATCH_TABLE}")
+            drop_batch_table(con)
         checkpoint("ingest-after-commit", self.path.name)
         return outcome
 
     def _load_batch(self, plan: ColumnPlan, batch: TextBatch) -> tuple[int, int]:
         """Stage, validate and split one batch; returns (rows read, rows quarantined)."""
         extract = canonical_batch(plan, batch)
-        staged = stage(self.con, self.kind, extract, self.extract_format.date_format)
-        if self.rules.check_known_customers:
-            staged = with_known_customers(self.con, staged)
-        if self.rules.check_wallet_overlaps:
-            staged = with_wallet_overlaps(self.con, staged)
-        failures = quarantine_reasons(staged, self.schema)
+        staged, reasons = self.checks.split(extract)
         quarantined = 0
-        if failures.height:
-            lines = staged.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), LINE)
-            reasons = lines.join(failures, on="index").select(LINE, "reason")
+        if reasons.height:
             quarantined = self._quarantine(reasons, extract)
             staged = staged.join(reasons, on=LINE, how="anti")
-        self._append_valid(staged)
+        append_valid(
+            self.con,
+            self.checks.schema,
+            staged,
+            "select *, $file as _file, $now as _arrived_at from valid_rows",
+            {"file": self.path.name, "now": self.run_context.now},
+        )
         return extract.height, quarantined
 
     def _quarantine(self, reasons: pl.DataFrame, extract: pl.DataFrame) -> int:
         """Bad rows as delivered (canonical names, PII dropped), with reason, file and line."""
         records = reasons.join(
-            extract.drop(EXTRA_ATTRIBUTES).select(
-                LINE, pl.struct(pl.exclude(LINE)).struct.json_encode().alias("record")
+            extract.select(
+                LINE,
+                pl.struct(pl.exclude(LINE, EXTRA_ATTRIBUTES)).struct.json_encode().alias("record"),
+                EXTRA_ATTRIBUTES,
             ),
             on=LINE,
         )
+        run = self.run_context
         with warehouse.registered(self.con, "quarantined_rows", records):
             self.con.execute(
-                "insert into quarantine select $run_id, $kind, $file, $sha, _line, reason, "
-                "record, $now from quarantined_rows",
+                "insert into quarantine by name select $run_id as run_id, $kind as extract_kind, "
+                "$file as file_name, $sha as file_sha256, _line as line, reason, record, "
+                "$now as quarantined_at, extra_attributes from quarantined_rows",
                 {
-                    "run_id": self.run_id,
+                    "run_id": run.run_id,
                     "kind": self.kind,
                     "file": self.path.name,
                     "sha": self.scan.sha256,
-                    "now": self.now,
+                    "now": run.now,
                 },
             )
         return records.height
 
-    def _append_valid(self, staged: pl.DataFrame) -> None:
-        business = [*self.schema.columns, EXTRA_ATTRIBUTES]
-        key = _text_of(key_columns(self.schema))
-        parameters = {}
-        if row_key_when_null(self.schema):
-            key = (
-                f"coalesce({_sql_list(key_columns(self.schema))}, "
-                f"{ROW_KEY_PREFIX} || $file || {KEY_SEPARATOR} || _line::varchar)"
+
+class QuarantineRelease:
+    """Held rows of one kind whose reason has cleared, loaded in one transaction.
+
+    The held rows (`sql/ingest/release_candidates.sql`) are read back from their
+    quarantine records in batches and checked again exactly as a new file's rows
+    would be now; the rows that pass are classified and merged like any load,
+    under their original file, line and arrival (so the version rules of SPEC §2
+    hold for them too), and their quarantine rows are marked released by this
+    run. A row that still fails stays held, untouched. One `released` outcome per
+    original delivery: rows_read 0, rows_released = loaded + replaced + duplicate.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, kind: ExtractKind, run: RunContext) -> None:
+        self.con, self.kind, self.run_context = con, kind, run
+
+    def run(self) -> list[FileOutcome]:
+        con, kind, run = self.con, self.kind, self.run_context
+        reasons = releasable_reasons(kind)
+        if not reasons:
+            return []
+        con.execute(
+            warehouse.sql_text("ingest/release_candidates"),
+            {"kind": kind, "run_id": run.run_id, "reasons": list(reasons)},
+        )
+        try:
+            (candidates,) = con.execute("select count(*) from release_candidates").fetchall()[0]
+            if candidates == 0:
+                return []
+            return self._release(candidates)
+        finally:
+            con.execute("drop table if exists release_candidates")
+
+    def _release(self, candidates: int) -> list[FileOutcome]:
+        con, kind, run = self.con, self.kind, self.run_context
+        checks = RowChecks(con, kind, run)
+        schema_columns = {name: pl.String for name in checks.schema.columns}
+        step = batch_rows(run.settings)
+        con.execute("begin transaction")
+        try:
+            before = table_counts(con, kind)
+            create_batch_table(con, kind)
+            for first in range(1, candidates + 1, step):
+                held = con.sql(
+                    "select _row as _line, record, extra_attributes from release_candidates "
+                    "where _row between $first and $last",
+                    params={"first": first, "last": first + step - 1},
+                ).pl()
+                extract = held.select(
+                    LINE,
+                    pl.col("record").str.json_decode(pl.Struct(schema_columns)).struct.unnest(),
+                    EXTRA_ATTRIBUTES,
+                )
+                staged, reasons = checks.split(extract)
+                append_valid(
+                    con,
+                    checks.schema,
+                    staged.join(reasons, on=LINE, how="anti"),
+                    "select v.* replace (c.line as _line), c.file_name as _file, "
+                    "c.quarantined_at as _arrived_at from valid_rows as v "
+                    "inner join release_candidates as c on c._row = v._line",
+                    {},
+                )
+            (released,) = con.execute("select count(*) from batch").fetchall()[0]
+            if released == 0:
+                con.execute("rollback")
+                return []
+            counts = _merge(con, kind, run.run_id, run.now)
+            con.execute(
+                warehouse.sql_text("ingest/mark_released"),
+                {"kind": kind, "run_id": run.run_id, "now": run.now},
             )
-            parameters["file"] = self.path.name
-        with warehouse.registered(self.con, "valid_rows", staged.select(LINE, *business)):
-            self.con.execute(
-                f"insert into {BATCH_TABLE} by name select *, {key} as _key, "
-                f"md5({_text_of(business)}) as _row_hash from valid_rows",
-                parameters,
+            outcomes = self._outcomes(counts)
+            check_file_accounting(_total(outcomes), before, table_counts(con, kind))
+            for outcome in outcomes:
+                record_outcome(con, outcome, run)
+            checkpoint("release-before-commit", kind)
+            con.execute("commit")
+        except BaseException as error:
+            _roll_back(con, error, run.settings.paths.warehouse)
+            raise
+        finally:
+            drop_batch_table(con)
+        return outcomes
+
+    def _outcomes(self, counts: dict[tuple[str, datetime], dict[str, int]]) -> list[FileOutcome]:
+        """One `released` outcome per original delivery (file name and when it was read)."""
+        deliveries = self.con.execute(
+            "select distinct file_name, quarantined_at, file_sha256 from release_candidates"
+        ).fetchall()
+        sha_of = {(name, read_at): sha for name, read_at, sha in deliveries}
+        return [
+            FileOutcome(
+                extract_kind=self.kind,
+                file_name=name,
+                file_sha256=sha_of[(name, read_at)],
+                status="released",
+                rows_released=sum(found.values()),
+                **found,
             )
+            for (name, read_at), found in sorted(counts.items())
+        ]
+
+
+def _total(outcomes: list[FileOutcome]) -> FileOutcome:
+    """The outcomes of one transaction summed (for the accounting check against the tables)."""
+    first = outcomes[0]
+    totals = {
+        name: sum(getattr(o, name) for o in outcomes)
+        for name in (
+            "rows_read",
+            "rows_loaded",
+            "rows_replaced",
+            "rows_duplicate",
+            "rows_quarantined",
+            "rows_released",
+        )
+    }
+    return FileOutcome(
+        first.extract_kind, first.file_name, first.file_sha256, first.status, **totals
+    )
+
+
+def batch_rows(settings: Settings) -> int:
+    """Rows per batch for the row-based readers (csv module, Parquet, the quarantine)."""
+    return max(settings.engine.ingest_batch_bytes // ASSUMED_ROW_BYTES, 1000)
+
+
+def create_batch_table(con: duckdb.DuckDBPyConnection, kind: ExtractKind) -> None:
+    """The temporary table a load collects its valid rows in, with their lineage."""
+    con.execute(
+        f"create or replace temp table {BATCH_TABLE} as select * exclude "
+        f"(_run_id, _loaded_at) from {quote(kind)} limit 0"
+    )
+
+
+def drop_batch_table(con: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # after a failed rollback: nothing to drop
+        con.execute(f"drop table if exists {BATCH_TABLE}")
+
+
+class RowChecks:
+    """Staging and the row checks of one kind, with the rules in force for this run."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, kind: ExtractKind, run: RunContext) -> None:
+        self.con, self.kind = con, kind
+        self.date_format = run.settings.extracts.for_kind(kind).date_format
+        self.rules = input_rules(con, kind, run.settings, run.now)
+        self.schema = input_schema(kind, self.rules)
+        # Timestamps with a UTC offset are dated in the business time zone (sql/macros.sql).
+        con.execute("set TimeZone = $zone", {"zone": run.settings.quality.time_zone})
+
+    def split(self, extract: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(the staged batch, `_line` and reasons of the rows that fail a check)."""
+        staged = stage(self.con, self.kind, extract, self.date_format)
+        if self.rules.check_known_customers:
+            staged = with_known_customers(self.con, staged)
+        if self.rules.check_wallet_overlaps:
+            staged = with_wallet_overlaps(self.con, staged)
+        failures = quarantine_reasons(staged, self.schema)
+        if not failures.height:
+            return staged, pl.DataFrame(schema={LINE: pl.Int64, "reason": pl.String})
+        lines = staged.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), LINE)
+        return staged, lines.join(failures, on="index").select(LINE, "reason")
+
+
+def append_valid(
+    con: duckdb.DuckDBPyConnection,
+    schema: pa.DataFrameSchema,
+    staged: pl.DataFrame,
+    lineage_sql: str,
+    parameters: dict[str, object],
+) -> None:
+    """Valid staged rows into the batch table, with key and row hash.
+
+    `lineage_sql` selects the rows of `valid_rows` with their `_file`, `_line`
+    and `_arrived_at` (the delivery each row came from).
+    """
+    business = [*schema.columns, EXTRA_ATTRIBUTES]
+    key = _text_of(key_columns(schema))
+    if row_key_when_null(schema):
+        key = (
+            f"coalesce({_sql_list(key_columns(schema))}, "
+            f"{ROW_KEY_PREFIX} || _file || {KEY_SEPARATOR} || _line::varchar)"
+        )
+    with warehouse.registered(con, "valid_rows", staged.select(LINE, *business)):
+        con.execute(
+            f"insert into {BATCH_TABLE} by name select *, {key} as _key, "
+            f"md5({_text_of(business)}) as _row_hash from ({lineage_sql})",
+            parameters,
+        )
 
 
 def _sql_list(columns: tuple[str, ...]) -> str:
@@ -458,30 +653,34 @@ class TableCounts:
     current: int
     audit: int
     quarantine: int
+    held: int  # quarantine rows not released
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, kind: ExtractKind) -> TableCounts:
     (row,) = con.execute(
         f"select (select count(*) from {quote(kind)}), "
         f"(select count(*) from {quote(audit_table(kind))}), "
-        "(select count(*) from quarantine)"
+        "(select count(*) from quarantine), "
+        "(select count(*) from quarantine where released_by_run is null)"
     ).fetchall()
     return TableCounts(*row)
 
 
 def check_file_accounting(outcome: FileOutcome, before: TableCounts, after: TableCounts) -> None:
-    """read = loaded + replaced + duplicate + quarantined, measured in the tables themselves.
+    """read + released = loaded + replaced + duplicate + quarantined, measured in the tables.
 
     The one accounting check of the ingest. A loaded row adds one current row,
     a replaced row one audit row (the version it replaced, or itself when a
     version from a later file is already stored), a quarantined row one
-    quarantine row; duplicates change nothing. Raised inside the file's
-    transaction, so a violation never commits.
+    quarantine row, a released row takes one quarantine row out of the held
+    ones; duplicates change nothing. Raised inside the transaction, so a
+    violation never commits.
     """
     measured = {
         "rows_loaded": after.current - before.current,
         "rows_replaced": after.audit - before.audit,
         "rows_quarantined": after.quarantine - before.quarantine,
+        "rows_released": (after.quarantine - before.quarantine) - (after.held - before.held),
     }
     claimed = {name: getattr(outcome, name) for name in measured}
     if measured != claimed or not outcome.accounted():
@@ -490,20 +689,24 @@ def check_file_accounting(outcome: FileOutcome, before: TableCounts, after: Tabl
         )
 
 
+Delivery = tuple[str, datetime]
+ROW_OUTCOMES = ("rows_loaded", "rows_replaced", "rows_duplicate")
+
+
 def _merge(
-    con: duckdb.DuckDBPyConnection,
-    kind: ExtractKind,
-    file_name: str,
-    run_id: str,
-    now: datetime,
-) -> dict[str, int]:
-    """Classify the file's valid rows and apply them to the current and audit tables."""
+    con: duckdb.DuckDBPyConnection, kind: ExtractKind, run_id: str, now: datetime
+) -> dict[Delivery, dict[str, int]]:
+    """Classify the batch's rows and apply them to the current and audit tables.
+
+    Returns loaded / replaced / duplicate counts per delivery the rows came from
+    (file name, when it was read): one for a file, one or more for a release.
+    """
     table, audit = quote(kind), quote(audit_table(kind))
     con.execute(
-        f"create or replace temp view stored_version as "
-        f"select _key, _file, _line, _row_hash from {table}"
+        f"create or replace temp view stored_version as select _key, _file, "
+        f"coalesce(_arrived_at, _loaded_at) as _arrived_at, _line, _row_hash from {table}"
     )
-    parameters = {"file": file_name, "run_id": run_id, "now": now}
+    parameters = {"run_id": run_id, "now": now}
     statements = [
         *warehouse.sql_statements("ingest/classify_batch"),
         *warehouse.sql_statements("ingest/merge_batch"),
@@ -511,21 +714,19 @@ def _merge(
     for statement in statements:
         sql = statement.format(table=table, audit=audit)
         con.execute(sql, {k: v for k, v in parameters.items() if f"${k}" in sql})
-    rows = dict(
-        con.execute(
-            "select outcome, count(*) from classified where not is_stored group by outcome "
-            "union all select 'uncontested', count(*) from batch "
-            "where _key not in (select _key from contested)"
-        ).fetchall()
-    )
+    rows = con.execute(
+        "select _file, _arrived_at, outcome, count(*) from classified where not is_stored "
+        "group by all union all select _file, _arrived_at, 'loaded', count(*) from batch "
+        "where _key not in (select _key from contested) group by all"
+    ).fetchall()
     for temporary in ("classified", "contested"):
         con.execute(f"drop table {temporary}")
     con.execute("drop view stored_version")
-    return {
-        "rows_loaded": rows.get("loaded", 0) + rows.get("uncontested", 0),
-        "rows_replaced": rows.get("replaced", 0),
-        "rows_duplicate": rows.get("duplicate", 0),
-    }
+    counts: dict[Delivery, dict[str, int]] = {}
+    for file_name, arrived_at, outcome, rows_of in rows:
+        found = counts.setdefault((file_name, arrived_at), dict.fromkeys(ROW_OUTCOMES, 0))
+        found[f"rows_{outcome}"] += rows_of
+    return counts
 
 
 def input_rules(
@@ -546,15 +747,13 @@ def input_rules(
     )
 
 
-def record_outcome(
-    con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str, now: datetime
-) -> None:
+def record_outcome(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run: RunContext) -> None:
     values = asdict(outcome)
+    columns = ", ".join(f"${name} as {name}" for name in values)
     con.execute(
-        "insert into manifest values ($run_id, $extract_kind, $file_name, $file_sha256, $status, "
-        "$rows_read, $rows_loaded, $rows_replaced, $rows_duplicate, $rows_quarantined, $error, "
-        "$now)",
-        {**values, "run_id": run_id, "now": now},
+        f"insert into manifest by name select {columns}, "
+        "$run_id as run_id, $now as processed_at, $as_of as as_of_date",
+        {**values, "run_id": run.run_id, "now": run.now, "as_of": run.as_of},
     )
 
 

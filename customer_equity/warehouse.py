@@ -42,8 +42,13 @@ LINEAGE_COLUMNS = {
     "_line": "BIGINT NOT NULL",
     "_run_id": "VARCHAR NOT NULL",
     "_loaded_at": "TIMESTAMPTZ NOT NULL",
+    # When the delivery of `_file` that held the row was read: `_loaded_at`, except for a
+    # row released from quarantine by a later run (null in rows loaded before this column).
+    "_arrived_at": "TIMESTAMPTZ",
     "extra_attributes": "VARCHAR",
 }
+# Lineage columns that warehouses created before them gain on open (nullable).
+ADDED_LINEAGE_COLUMNS = ("_arrived_at",)
 AUDIT_COLUMNS = {"_replaced_by_run": "VARCHAR NOT NULL", "_replaced_at": "TIMESTAMPTZ NOT NULL"}
 
 
@@ -80,6 +85,7 @@ def _table_ddl(table: str, schema: pa.DataFrameSchema, extra: dict[str, str]) ->
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the bookkeeping tables and, per extract kind, the current and audit tables."""
     con.execute(sql_text("warehouse/bookkeeping"))
+    con.execute(sql_text("warehouse/migrations"))
     for kind in EXTRACT_KINDS:
         schema = input_schema(kind)
         for table, extra in (
@@ -88,10 +94,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         ):
             con.execute(_table_ddl(table, schema, extra))
             # A column a schema gained later (e.g. costs.cost_id) joins existing warehouses.
-            for name, column in schema.columns.items():
+            added = {name: DUCKDB_TYPES[col.dtype.type] for name, col in schema.columns.items()}
+            added |= {name: extra[name] for name in ADDED_LINEAGE_COLUMNS}
+            for name, sql_type in added.items():
                 con.execute(
-                    f"alter table {quote(table)} add column if not exists {quote(name)} "
-                    f"{DUCKDB_TYPES[column.dtype.type]}"
+                    f"alter table {quote(table)} add column if not exists {quote(name)} {sql_type}"
                 )
 
 

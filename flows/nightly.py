@@ -161,7 +161,7 @@ def nightly(
         clear_staging(settings.paths.lake)
         remove_stale_runs(settings)
         current_run = run_id()
-        files = ingest_extracts(settings, current_run)
+        files = ingest_extracts(settings, as_of, current_run)
         layout = snapshot_buckets(settings, as_of, current_run)
         bucket_tables.with_options(task_runner=bucket_task_runner(settings.engine))(
             settings, as_of, layout
@@ -175,7 +175,7 @@ def nightly(
             if not check.is_completed():
                 warnings.append(f"model_calibration not written: {check.message}")
                 logger.warning("%s", warnings[-1])
-        write_data_quality(settings, current_run, layout)
+        write_data_quality(settings, as_of, current_run, layout)
         tables = publish_tables(settings, as_of, layout)
     result: dict[str, object] = {
         "as_of": as_of.isoformat(),

@@ -32,11 +32,14 @@ from transforms.models import PurchaseModels, model_calibration, model_fit
 
 
 @task(name="ingest-extracts", cache_policy=NO_CACHE)
-def ingest_extracts(settings: Settings, run_id: str) -> list[dict[str, object]]:
-    """Load every new extract file into the warehouse; one outcome per file seen."""
+def ingest_extracts(settings: Settings, as_of: date, run_id: str) -> list[dict[str, object]]:
+    """Load every new extract file into the warehouse, and the quarantined rows whose
+    reason has cleared; one outcome per file seen and per file with released rows."""
     logger = get_run_logger()
     with heartbeat(logger, "ingesting extracts"):
-        outcomes = ingest_inbox(settings, run_id, datetime.now(UTC), file_progress(logger))
+        outcomes = ingest_inbox(
+            settings, run_id, datetime.now(UTC), file_progress(logger), as_of=as_of
+        )
     rows = [asdict(outcome) for outcome in outcomes]
     loaded = [o for o in outcomes if o.status == "loaded"]
     failed = [o for o in outcomes if o.status == "failed"]
@@ -54,6 +57,12 @@ def ingest_extracts(settings: Settings, run_id: str) -> list[dict[str, object]]:
     )
     for outcome in failed:
         logger.error("extract rejected: %s", outcome.error)
+    for outcome in (o for o in outcomes if o.status == "released"):
+        logger.info(
+            "released %s row(s) of %s from quarantine (reason cleared)",
+            f"{outcome.rows_released:,}",
+            outcome.file_name,
+        )
     return rows
 
 
@@ -250,16 +259,14 @@ def holdout_cut_off(holdout_from: date, as_of: date) -> date:
 
 
 @task(name="data-quality", cache_policy=NO_CACHE)
-def write_data_quality(settings: Settings, run_id: str, layout: BucketLayout) -> None:
-    """`data_quality`: the manifest rows of this run (SPEC §9)."""
+def write_data_quality(settings: Settings, as_of: date, run_id: str, layout: BucketLayout) -> None:
+    """`data_quality` of D: the manifest rows of this run (SPEC §9)."""
     con = warehouse.connect(
         settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
     )
     try:
         manifest = con.sql(
-            "select run_id, extract_kind, file_name, file_sha256, status, rows_read, rows_loaded, "
-            "rows_replaced, rows_duplicate, rows_quarantined, error from manifest "
-            "where run_id = $run_id order by processed_at, extract_kind, file_name",
+            warehouse.sql_text("ingest/data_quality"),
             params={"run_id": run_id},
         ).pl()
     finally:

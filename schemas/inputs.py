@@ -369,6 +369,22 @@ def row_key_when_null(schema: pa.DataFrameSchema) -> bool:
 CUSTOMER_CHECKED_KINDS = ("transactions", "costs")
 
 
+def releasable_reasons(kind: ExtractKind) -> tuple[str, ...]:
+    """Quarantine reasons of `kind` that can clear later (SPEC §2 "Quarantine is not forever").
+
+    The customer may arrive in a later customers extract; a future date stops
+    being one. Rows held only for these are re-checked by every run.
+    """
+    rules = InputRules(check_known_customers=kind in CUSTOMER_CHECKED_KINDS)
+    schema = input_schema(kind, rules)
+    names = [check.name for check in schema.checks] + [
+        check.name for column in schema.columns.values() for check in column.checks
+    ]
+    return tuple(
+        name for name in names if name == "unknown_customer" or name.endswith("_in_future")
+    )
+
+
 def required_columns(schema: pa.DataFrameSchema) -> list[str]:
     return [name for name, col in schema.columns.items() if col.metadata["required"]]
 

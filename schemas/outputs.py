@@ -194,7 +194,7 @@ COHORT_RETENTION = _table(
 
 DATA_QUALITY = _table(
     "data_quality",
-    ("run_id", "extract_kind", "file_name", "file_sha256"),
+    ("run_id", "extract_kind", "file_name", "file_sha256", "status"),
     {
         "run_id": _col(TEXT, "flow run that saw the file", nullable=False),
         "extract_kind": _col(TEXT, "transactions, customers, wallets or costs", nullable=False),
@@ -202,21 +202,28 @@ DATA_QUALITY = _table(
         "file_sha256": _col(TEXT, "content hash; a file loads once", nullable=False),
         "status": _col(
             TEXT,
-            "loaded, skipped (already loaded), failed, or waiting (still arriving: read later)",
+            "loaded, skipped (already loaded), failed, waiting (still arriving: read later), "
+            "or released (rows of this file held in quarantine by an earlier run, loaded now)",
             nullable=False,
-            checks=[pa.Check.isin(["loaded", "skipped", "failed", "waiting"])],
+            checks=[pa.Check.isin(["loaded", "skipped", "failed", "waiting", "released"])],
         ),
-        "rows_read": _col(INT, "data rows in the file", nullable=False),
+        "rows_read": _col(INT, "data rows in the file (0 when released)", nullable=False),
         "rows_loaded": _col(INT, "new keys stored", nullable=False),
         "rows_replaced": _col(INT, "corrections of a stored row (old one audited)", nullable=False),
         "rows_duplicate": _col(INT, "identical to the stored version", nullable=False),
         "rows_quarantined": _col(INT, "failed a row check; kept with reason", nullable=False),
+        "rows_released": _col(
+            INT,
+            "quarantined rows whose reason cleared (customer now known, date no longer in "
+            "the future), loaded by this run",
+            nullable=False,
+        ),
         "error": _col(TEXT, "file-level reason, null unless failed"),
     },
     [
         _rows(
             "rows_accounted",
-            pl.col("rows_read")
+            pl.col("rows_read") + pl.col("rows_released")
             == pl.col("rows_loaded")
             + pl.col("rows_replaced")
             + pl.col("rows_duplicate")
@@ -224,7 +231,7 @@ DATA_QUALITY = _table(
         ),
         _rows("error_iff_failed", pl.col("error").is_null() == (pl.col("status") != "failed")),
     ],
-    "One row per extract file seen by the run (SPEC §9).",
+    "One row per extract file seen by the run, and per file with rows released (SPEC §9).",
 )
 
 CUSTOMER_VALUE = _table(

@@ -1,9 +1,11 @@
--- Classifies the rows of one load (`batch`, all from the file $file) against the
--- stored version of their key (`stored_version`, the current table).
+-- Classifies the rows of one load (`batch`: one file, or rows released from the
+-- quarantine) against the stored version of their key (`stored_version`, the current table).
 --
 -- Versions of a key are ordered by (source file name, arrival, line): the
 -- version from the file that sorts last wins whatever the arrival order (SPEC §2),
--- and between two deliveries under one name the later arrival wins. Equal
+-- and between two deliveries under one name the later arrival wins. A row's
+-- arrival is when its delivery was read (`_arrived_at`): for a released row the
+-- read of its original file, which may be earlier than a stored version's. Equal
 -- consecutive versions are one version; its representative is the stored row
 -- when the run holds it, else its first row, and every other row of the run is a
 -- duplicate. Of the representatives the last is current, the others go to the
@@ -22,11 +24,11 @@ select _key from stored_version where _key in (select _key from batch);
 
 create or replace temp table classified as
 with candidates as (
-    select _key, _line, _row_hash, false as is_stored, 1 as arrival, $file as _file
+    select _key, _file, _arrived_at, _line, _row_hash, false as is_stored
     from batch
     where _key in (select _key from contested)
     union all
-    select _key, _line, _row_hash, true as is_stored, 0 as arrival, _file
+    select _key, _file, _arrived_at, _line, _row_hash, true as is_stored
     from stored_version
     where _key in (select _key from contested)
 ),
@@ -36,14 +38,15 @@ runs as (
         *,
         coalesce(lag(_row_hash) over versions <> _row_hash, true) as starts_run
     from candidates
-    window versions as (partition by _key order by _file, arrival, _line)
+    window versions as (partition by _key order by _file, _arrived_at, _line, not is_stored)
 ),
 
 numbered as (
     select
         *,
         sum(starts_run::integer) over (
-            partition by _key order by _file, arrival, _line rows unbounded preceding
+            partition by _key order by _file, _arrived_at, _line, not is_stored
+            rows unbounded preceding
         ) as run_number
     from runs
 ),
@@ -59,6 +62,8 @@ marked as (
 
 select
     _key,
+    _file,
+    _arrived_at,
     _line,
     is_stored,
     case

@@ -18,30 +18,37 @@ where _key in (select _key from classified where is_stored and to_audit);
 insert into {audit} by name
 select
     b.*,
-    $file as _file,
     $run_id as _run_id,
     $now as _loaded_at,
     $run_id as _replaced_by_run,
     $now as _replaced_at
 from batch as b
-inner join classified as c on b._key = c._key and b._line = c._line
+inner join classified as c
+    on
+        b._key = c._key
+        and b._file = c._file
+        and b._arrived_at = c._arrived_at
+        and b._line = c._line
 where not c.is_stored and c.to_audit;
 
 -- The winning versions of contested keys, then every uncontested row.
 insert into {table} by name
 select
     b.*,
-    $file as _file,
     $run_id as _run_id,
     $now as _loaded_at
 from batch as b
-inner join classified as c on b._key = c._key and b._line = c._line
+inner join classified as c
+    on
+        b._key = c._key
+        and b._file = c._file
+        and b._arrived_at = c._arrived_at
+        and b._line = c._line
 where not c.is_stored and c.to_current;
 
 insert into {table} by name
 select
     b.*,
-    $file as _file,
     $run_id as _run_id,
     $now as _loaded_at
 from batch as b

@@ -198,17 +198,26 @@ def assert_lake_clean(root: Path) -> None:
 
 # An independent oracle over what was committed (the pipeline checks each file once, inside
 # its transaction): every manifest row adds up, skipped and failed files counted nothing,
-# quarantine and audit tables hold exactly the rows the manifest says each run put there.
+# quarantine and audit tables hold exactly the rows the manifest says each run put there,
+# and every quarantine row released by a run is counted by that run's `released` row.
 COMMITTED_ACCOUNTING_SQL = """
 with quarantined as (
     select run_id, file_name, file_sha256, count(*) as stored from quarantine group by all
+),
+released as (
+    select released_by_run as run_id, file_name, file_sha256, count(*) as stored
+    from quarantine where released_by_run is not null group by all
 )
 select file_name, 'rows do not add up' from manifest
-where rows_read <> rows_loaded + rows_replaced + rows_duplicate + rows_quarantined
+where rows_read + rows_released
+    <> rows_loaded + rows_replaced + rows_duplicate + rows_quarantined
 union all
 select file_name, status || ' file counted rows' from manifest
-where status <> 'loaded' and rows_read + rows_loaded + rows_replaced + rows_duplicate
-    + rows_quarantined <> 0
+where status not in ('loaded', 'released') and rows_read + rows_loaded + rows_replaced
+    + rows_duplicate + rows_quarantined + rows_released <> 0
+union all
+select file_name, 'released file read or quarantined rows' from manifest
+where status = 'released' and rows_read + rows_quarantined <> 0
 union all
 select coalesce(f.file_name, q.file_name),
     'quarantine holds ' || coalesce(q.stored, 0) || ' row(s), manifest says '
@@ -217,6 +226,14 @@ from (select * from manifest where status = 'loaded') f
 full join quarantined q
     on q.run_id = f.run_id and q.file_name = f.file_name and q.file_sha256 = f.file_sha256
 where coalesce(q.stored, 0) <> coalesce(f.rows_quarantined, 0)
+union all
+select coalesce(f.file_name, r.file_name),
+    'quarantine released ' || coalesce(r.stored, 0) || ' row(s), manifest says '
+    || coalesce(f.rows_released, 0)
+from (select * from manifest where status = 'released') f
+full join released r
+    on r.run_id = f.run_id and r.file_name = f.file_name and r.file_sha256 = f.file_sha256
+where coalesce(r.stored, 0) <> coalesce(f.rows_released, 0)
 """
 
 
