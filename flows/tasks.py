@@ -260,14 +260,14 @@ def holdout_cut_off(holdout_from: date, as_of: date) -> date:
 
 @task(name="data-quality", cache_policy=NO_CACHE)
 def write_data_quality(settings: Settings, as_of: date, run_id: str, layout: BucketLayout) -> None:
-    """`data_quality` of D: the manifest rows of this run (SPEC §9)."""
+    """`data_quality` of D: this run's manifest rows and the loads of earlier runs of D."""
     con = warehouse.connect(
         settings.paths.warehouse, memory_limit=settings.engine.duckdb_memory_limit
     )
     try:
         manifest = con.sql(
             warehouse.sql_text("ingest/data_quality"),
-            params={"run_id": run_id},
+            params={"run_id": run_id, "as_of": as_of},
         ).pl()
     finally:
         con.close()

@@ -219,6 +219,12 @@ DATA_QUALITY = _table(
             nullable=False,
         ),
         "error": _col(TEXT, "file-level reason, null unless failed"),
+        "latest_run_id": _col(
+            TEXT,
+            "the run that wrote this partition: its rows have run_id = latest_run_id; "
+            "the other rows are files loaded for D by earlier runs, with their counts",
+            nullable=False,
+        ),
     },
     [
         _rows(
@@ -231,7 +237,8 @@ DATA_QUALITY = _table(
         ),
         _rows("error_iff_failed", pl.col("error").is_null() == (pl.col("status") != "failed")),
     ],
-    "One row per extract file seen by the run, and per file with rows released (SPEC §9).",
+    "Per as-of date: every file the latest run saw, and every file earlier runs of the same "
+    "date loaded, one row per run and outcome (SPEC §9).",
 )
 
 CUSTOMER_VALUE = _table(

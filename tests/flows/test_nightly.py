@@ -23,6 +23,7 @@ SPEC_METRICS_COLUMNS = [
 DATA_QUALITY_COLUMNS = [
     "run_id", "extract_kind", "file_name", "file_sha256", "status", "rows_read", "rows_loaded",
     "rows_replaced", "rows_duplicate", "rows_quarantined", "rows_released", "error",
+    "latest_run_id",
 ]  # fmt: skip
 
 

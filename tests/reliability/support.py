@@ -138,7 +138,7 @@ def lake_tables(root: Path) -> dict[str, pl.DataFrame]:
     for name in table_names(lake):
         frame = read_table(lake, name)
         if name == "data_quality":
-            frame = frame.drop("run_id")
+            frame = frame.drop("run_id", "latest_run_id")
         tables[name] = sorted_frame(frame)
     return tables
 

@@ -25,6 +25,7 @@ from tests.reliability.support import (
     assert_warehouse_consistent,
     copy_inbox,
     lake_tables,
+    sorted_frame,
     start_run,
     warehouse_tables,
 )
@@ -69,9 +70,15 @@ def test_with_wait_the_second_run_queues_and_loads_nothing_twice(
     root = copy_inbox(crash_inputs, tmp_path / "project")
     results = _two_runs(root, cli_env, "--wait", "120")
     assert [code for code, _ in results] == [0, 0], results
-    # The partition of D is the second run's: it found every file already loaded (or broken).
+    # The partition of D is the second run's: it found every file already loaded (or broken),
+    # and it still reports the first run's loads of D with their counts (issue 10.7).
     quality = read_table(root / "lake", "data_quality")
-    assert set(quality["status"]) == {"skipped", "failed"}
+    (latest,) = set(quality["latest_run_id"])
+    second = quality.filter(pl.col("run_id") == latest)
+    first = quality.filter(pl.col("run_id") != latest)
+    assert set(second["status"]) == {"skipped", "failed"}
+    expected_loads = baseline.lake["data_quality"].filter(pl.col("status") == "loaded")
+    assert sorted_frame(first.drop("run_id", "latest_run_id")).equals(expected_loads)
     assert_warehouse_consistent(root)
     assert_lake_clean(root)
     assert_same_tables(warehouse_tables(root), baseline.warehouse)
