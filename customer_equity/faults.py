@@ -14,11 +14,13 @@ A checkpoint called with a `detail` (e.g. the file name) also matches
 Outside tests the cost is one environment lookup per call; checkpoints sit
 at per-file and per-table boundaries, never in per-row code.
 
-Checkpoints (tests/reliability/test_crash_safety.py kills at each):
+Checkpoints (tests/reliability/test_crash_safety.py kills at each, except where noted):
 - `warehouse-before-rename:<file>`: a new warehouse created and initialised under
   its temporary name, not yet renamed into place
 - `ingest-before-commit:<file>`: every write of the file done, COMMIT not yet sent
 - `ingest-after-commit:<file>`: the file committed, the next not started
+- `release-before-commit:<kind>`: quarantined rows of the kind released and marked,
+  COMMIT not yet sent (killed in tests/reliability/test_quarantine_release.py)
 - `ingest-done`: all files in and the run's accounting checked, connection still open
 - `lake-before-swap:<table>`: the new partition staged and fsynced, not yet renamed in
 - `lake-after-swap:<table>`: the partition swapped in, the next table not started

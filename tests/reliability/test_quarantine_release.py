@@ -10,12 +10,14 @@ stayed in the quarantine forever and its revenue never counted.
 
 from __future__ import annotations
 
+import signal
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from customer_equity.faults import KILL_AT
 from customer_equity.ingest import FileOutcome, ingest_inbox
 from customer_equity.lake import read_partition
 from tests.conftest import settings_of
@@ -30,6 +32,7 @@ from tests.reliability.support import (
     put,
     query,
     run_to_end,
+    start_run,
 )
 
 QUARANTINE_UNKNOWN = '[quality]\nunknown_customers = "quarantine"\n'
@@ -329,4 +332,40 @@ def test_a_warehouse_from_before_the_release_columns_opens_and_releases(tmp_path
         (0,),
         (0,),
     ]
+    assert_warehouse_consistent(root)
+
+
+def test_a_kill_while_releasing_keeps_the_row_held_for_the_next_run(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """SIGKILL after the release's writes, before its COMMIT: nothing of it is kept.
+
+    T2 (C9, 250) stays held with its reason, C9 has no revenue; the next run
+    releases it once (revenue 250, one `released` row in the manifest).
+    """
+    root = new_project(tmp_path, QUARANTINE_UNKNOWN)
+    put(root, "customers", "c-1.csv", csv_text("customer_id,created_date", "C1,2025-01-01"))
+    put(
+        root,
+        "transactions",
+        "t-1.csv",
+        csv_text(
+            TX_HEADER,
+            "T1,C1,2025-12-01,100,60,software,USD",
+            "T2,C9,2025-12-02,250,100,software,USD",
+        ),
+    )
+    run_to_end(root, cli_env)
+    put(root, "customers", "c-2.csv", csv_text("customer_id,created_date", "C9,2025-01-01"))
+    killed = start_run(root, cli_env, faults={KILL_AT: "release-before-commit:transactions"})
+    output, _ = killed.communicate(timeout=300)
+    assert killed.returncode == -signal.SIGKILL, output[-3000:]
+    assert_warehouse_consistent(root)
+    assert _held(root) == [("t-1.csv", 3, "unknown_customer")]
+    assert _revenue(root, "C9") is None
+
+    run_to_end(root, cli_env)
+    assert _held(root) == []
+    assert _revenue(root, "C9") == 250.0
+    assert query(root, "select count(*) from manifest where status = 'released'") == [(1,)]
     assert_warehouse_consistent(root)
