@@ -31,11 +31,14 @@ TX_HEADER = "transaction_id,customer_id,transaction_date,amount,cost,category,cu
 VOLATILE_COLUMNS = {
     "_run_id",
     "_loaded_at",
+    "_arrived_at",
     "_replaced_by_run",
     "_replaced_at",
     "run_id",
     "processed_at",
     "quarantined_at",
+    "released_by_run",
+    "released_at",
 }
 WAREHOUSE_TABLES = (
     *EXTRACT_KINDS,
