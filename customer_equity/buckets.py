@@ -45,6 +45,7 @@ DATE_COLUMN: dict[ExtractKind, str] = {
     "customers": "created_date",
     "wallets": "period_start",
     "costs": "cost_date",
+    "holdings": "balance_date",
 }
 
 
@@ -145,7 +146,7 @@ def _read(filesystem: fsspec.AbstractFileSystem, path: str) -> pl.DataFrame:
 
 
 def bucket_inputs(layout: BucketLayout, bucket: int) -> dict[ExtractKind, pl.LazyFrame]:
-    """The four input tables of one bucket (empty with the right columns where it has none)."""
+    """The input tables of one bucket (empty with the right columns where it has none)."""
     filesystem = layout.filesystem()
     frames: dict[ExtractKind, pl.LazyFrame] = {}
     for kind in EXTRACT_KINDS:

@@ -149,10 +149,34 @@ def ingest_inbox(
         # After every new file: a customers extract of this run can clear held rows.
         for kind in INGEST_ORDER:
             outcomes.extend(QuarantineRelease(con, kind, run).run())
+        for outcome in unknown_kind_outcomes(settings.paths.inbox):
+            record_outcome(con, outcome, run)
+            outcomes.append(outcome)
         checkpoint("ingest-done")
     finally:
         con.close()
         shutil.rmtree(workdir, ignore_errors=True)
+    return outcomes
+
+
+def unknown_kind_outcomes(inbox: Path) -> list[FileOutcome]:
+    """A failed outcome per inbox folder that is no extract kind: reported, never skipped silently.
+
+    A misspelt folder (`Holdings/`, `transaction/`) would otherwise wait
+    forever unnoticed; its files stay where they are and are not read.
+    """
+    if not inbox.is_dir():
+        return []
+    outcomes = []
+    for folder in sorted(inbox.iterdir()):
+        if not folder.is_dir() or folder.name.startswith(".") or folder.name in INGEST_ORDER:
+            continue
+        files = sum(1 for path in folder.iterdir() if path.is_file())
+        error = (
+            f"{folder.name}/: not an extract kind (known: {', '.join(INGEST_ORDER)}); "
+            f"its {files} file(s) were not read"
+        )
+        outcomes.append(FileOutcome(folder.name, f"{folder.name}/", "", "failed", error=error))
     return outcomes
 
 
@@ -744,6 +768,7 @@ def input_rules(
         earliest_allowed_date=quality.earliest_date,
         check_wallet_overlaps=kind == "wallets",
         check_known_customers=check_known,
+        holdings=settings.holdings,
     )
 
 

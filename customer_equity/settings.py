@@ -26,10 +26,22 @@ from pydantic import (
     model_validator,
 )
 
-ExtractKind = Literal["transactions", "customers", "wallets", "costs"]
-EXTRACT_KINDS: tuple[ExtractKind, ...] = ("transactions", "customers", "wallets", "costs")
+ExtractKind = Literal["transactions", "customers", "wallets", "costs", "holdings"]
+EXTRACT_KINDS: tuple[ExtractKind, ...] = (
+    "transactions",
+    "customers",
+    "wallets",
+    "costs",
+    "holdings",
+)
 # Customers first: the unknown-customer check of the other kinds reads them.
-INGEST_ORDER: tuple[ExtractKind, ...] = ("customers", "transactions", "wallets", "costs")
+INGEST_ORDER: tuple[ExtractKind, ...] = (
+    "customers",
+    "transactions",
+    "wallets",
+    "costs",
+    "holdings",
+)
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveDays = Annotated[int, Field(gt=0)]
@@ -89,6 +101,7 @@ class Extracts(Strict):
     customers: ExtractFormat = ExtractFormat()
     wallets: ExtractFormat = ExtractFormat()
     costs: ExtractFormat = ExtractFormat()
+    holdings: ExtractFormat = ExtractFormat()
 
     def for_kind(self, kind: ExtractKind) -> ExtractFormat:
         return getattr(self, kind)
@@ -118,8 +131,8 @@ class Quality(Strict):
     )
     unknown_customers: Literal["quarantine", "accept"] = Field(
         default="accept",
-        description="transactions and costs of customers missing from a customers extract "
-        "(when one exists)",
+        description="transactions, costs and holdings of customers missing from a customers "
+        "extract (when one exists)",
     )
     pii_columns: tuple[str, ...] = Field(
         default=(
@@ -183,8 +196,14 @@ class Lifecycle(Strict):
     decline_window_days: PositiveDays = Field(
         180, description="length of each half compared by the decline rule"
     )
-    decline_drop: Fraction = Field(0.3, description="decline: revenue fell by at least this")
+    decline_drop: Fraction = Field(
+        0.3, description="decline: revenue (or AUM) fell by at least this"
+    )
     maturity_share: Fraction = Field(0.6, description="maturity: purchase share at least this")
+    decline_on: Literal["revenue", "aum"] = Field(
+        "revenue",
+        description="decline: compare revenue, or (customers with holdings) AUM (SPEC §10)",
+    )
 
 
 class Model(Strict):
@@ -225,6 +244,137 @@ class Value(Strict):
     )
 
 
+Liquidity = Literal["high", "medium", "low"]
+RiskLevel = Annotated[int, Field(ge=1, le=5)]
+# SPEC §10 asset types (资产类型); a source with other classes configures its own list.
+ASSET_CLASSES = ("cash", "bonds", "equities", "funds", "insurance", "real_estate", "other")
+# Risk profiles as SPEC §2 names them, in English and as Chinese sources spell them.
+PROFILE_ALIASES = {
+    "保守": "conservative",
+    "稳健": "steady",
+    "平衡": "balanced",
+    "进取": "aggressive",
+}
+
+
+def _with_aliases(by_profile: dict[str, float]) -> dict[str, float]:
+    aliased = {
+        alias: by_profile[name] for alias, name in PROFILE_ALIASES.items() if name in by_profile
+    }
+    return {**by_profile, **aliased}
+
+
+class AumTiers(Strict):
+    """AUM tiers of the wealth view (SPEC §10), in `customer_holdings.aum_tier`.
+
+    mass: AUM below `affluent`; affluent: from `affluent` up to below
+    `private_banking`; private_banking: from `private_banking` on. With holdings,
+    `customer_equity` is also grouped by them. They are not value tiers: to let
+    AUM drive the actions of SPEC §8, a rule set tiers on `aum` with the same
+    thresholds (the README's example `[tiers.rule_sets.aum]`), mapping
+    private_banking → core, affluent → important, mass → general.
+    """
+
+    affluent: Annotated[float, Field(gt=0)] = Field(
+        500_000.0, description="AUM from which a customer is affluent (below: mass)"
+    )
+    private_banking: Annotated[float, Field(gt=0)] = Field(
+        6_000_000.0, description="AUM from which a customer is private banking"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AumTiers:
+        if self.private_banking <= self.affluent:
+            raise ValueError("private_banking must be above affluent")
+        return self
+
+
+class Holdings(Strict):
+    """The wealth view (SPEC §10): how holdings are classified and judged.
+
+    Every asset class but the liability classes needs a liquidity and a risk
+    level (1–5, the R1–R5 scale); a row's own `liquidity` or `risk_level`
+    overrides its class's. Names are compared in lower case; a risk profile
+    not in `tolerated_risk_level` has no suitability (null, not a flag), one
+    not in `min_liquid_share` needs the default liquid share.
+    """
+
+    asset_classes: tuple[str, ...] = Field(
+        ASSET_CLASSES, description="asset classes a holdings row may carry (others: quarantine)"
+    )
+    liability_classes: tuple[str, ...] = Field(
+        (),
+        description="classes that may have negative balances (loans); not part of AUM",
+    )
+    class_liquidity: dict[str, Liquidity] = Field(
+        default_factory=lambda: {
+            "cash": "high",
+            "bonds": "medium",
+            "equities": "high",
+            "funds": "medium",
+            "insurance": "low",
+            "real_estate": "low",
+            "other": "low",
+        },
+        description="asset class -> liquidity where a row gives none",
+    )
+    class_risk_level: dict[str, RiskLevel] = Field(
+        default_factory=lambda: {
+            "cash": 1,
+            "bonds": 2,
+            "insurance": 2,
+            "funds": 3,
+            "other": 3,
+            "equities": 4,
+            "real_estate": 4,
+        },
+        description="asset class -> product risk level (R1–R5) where a row gives none",
+    )
+    stale_days: PositiveDays = Field(
+        45, description="a product's latest balance older than this (days before D) is ignored"
+    )
+    tolerated_risk_level: dict[str, RiskLevel] = Field(
+        default_factory=lambda: _with_aliases(
+            {"conservative": 2, "steady": 3, "balanced": 4, "aggressive": 5}
+        ),
+        description="risk profile -> highest product risk level it tolerates",
+    )
+    min_liquid_share: dict[str, Fraction] = Field(
+        default_factory=lambda: _with_aliases({"conservative": 0.3}),
+        description="risk profile -> minimum share of AUM in high-liquidity products",
+    )
+    default_min_liquid_share: Fraction = Field(
+        0.1, description="minimum high-liquidity share of every other profile (and unknown ones)"
+    )
+    aum_tiers: AumTiers = AumTiers()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Holdings:
+        classes = set(self.asset_classes)
+        named = {
+            "asset_classes": self.asset_classes,
+            "liability_classes": self.liability_classes,
+            "class_liquidity": tuple(self.class_liquidity),
+            "class_risk_level": tuple(self.class_risk_level),
+            "tolerated_risk_level": tuple(self.tolerated_risk_level),
+            "min_liquid_share": tuple(self.min_liquid_share),
+        }
+        for key, names in named.items():
+            if any(name != name.strip().lower() or not name.strip() for name in names):
+                raise ValueError(f"{key}: names must be non-empty, trimmed and lower case")
+        if not classes:
+            raise ValueError("asset_classes: give at least one class")
+        for key in ("liability_classes", "class_liquidity", "class_risk_level"):
+            unknown = sorted(set(named[key]) - classes)
+            if unknown:
+                raise ValueError(f"{key}: {unknown} are not among asset_classes")
+        for key in ("class_liquidity", "class_risk_level"):
+            missing = sorted(classes - set(self.liability_classes) - set(named[key]))
+            if missing:
+                raise ValueError(f"{key}: no value for asset class(es) {missing}")
+        return self
+
+
 # Vocabulary that config keys refer to (SPEC §5, §8); the rules live in transforms/.
 STAGES = ("termination", "potential", "development", "decline", "maturity", "growth")
 TIERS = ("core", "important", "general")
@@ -240,7 +390,8 @@ class TierRule(Strict):
     """
 
     metric: str = Field(
-        "clv_annuity", description="column of customer_metrics/customer_value or an attribute"
+        "clv_annuity",
+        description="column of customer_metrics/customer_value or an attribute (aum: holdings)",
     )
     method: Literal["percentile", "threshold", "mapping"] = Field(
         "percentile", description="how the tier is assigned (see above the table)"
@@ -432,6 +583,7 @@ class Settings(Strict):
     model: Model = Model()
     value: Value = Value()
     tiers: Tiers = Tiers()
+    holdings: Holdings = Holdings()
     schedule: Schedule = Schedule()
     engine: Engine = Engine()
     demo_as_of: date = Field(

@@ -1,4 +1,4 @@
-"""Pandera schemas of the four extract kinds (SPEC §2), as staged by `sql/staging/`.
+"""Pandera schemas of the extract kinds (SPEC §2, §10), as staged by `sql/staging/`.
 
 Each schema is the one description of its table: the warehouse DDL, the
 staging contract, the quarantine reasons and the data dictionary are all
@@ -18,11 +18,13 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
-from customer_equity.settings import ExtractKind
+from customer_equity.settings import ExtractKind, Holdings
 
 COST_TYPES = ("acquisition", "development", "retention", "service", "rebate")
 SERVE_COST_TYPES = ("development", "retention", "service", "rebate")
 CUSTOMER_STATUSES = ("active", "closed")
+LIQUIDITY_LEVELS = ("high", "medium", "low")
+RISK_LEVELS = (1.0, 2.0, 3.0, 4.0, 5.0)
 RAW_PREFIX = "_raw_"
 # Flag column the ingest adds when unknown customers are quarantined (looked up in DuckDB).
 KNOWN_CUSTOMER = "_customer_known"
@@ -31,6 +33,7 @@ WALLET_OVERLAP = "_period_overlaps"
 # Longest text value a row may carry in a used column (the csv module's historic field limit);
 # longer cells in columns the pipeline ignores do not matter.
 MAX_TEXT_CHARS = 131_072
+DEFAULT_HOLDINGS = Holdings()  # frozen: one shared default is safe
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class InputRules:
     earliest_allowed_date: date = date.min
     check_known_customers: bool = False
     check_wallet_overlaps: bool = False
+    holdings: Holdings = DEFAULT_HOLDINGS
 
 
 def _column(
@@ -344,11 +348,72 @@ def costs_schema(rules: InputRules) -> pa.DataFrameSchema:
     )
 
 
+def holdings_schema(rules: InputRules) -> pa.DataFrameSchema:
+    """SPEC §10: one balance per customer, product and day; liabilities only where configured."""
+    liability_classes = list(rules.holdings.liability_classes)
+    return _schema(
+        "holdings",
+        ("customer_id", "product_id", "balance_date"),
+        {
+            "customer_id": _column(
+                pl.String,
+                "customer key",
+                required=True,
+                checks=_known_customer(rules.check_known_customers),
+            ),
+            "balance_date": _column(
+                pl.Date,
+                "day the balance was taken",
+                required=True,
+                checks=[_not_after("balance_date", rules.latest_allowed_date)],
+            ),
+            "product_id": _column(pl.String, "product or account held", required=True),
+            "asset_class": _column(
+                pl.String,
+                "one of the configured asset classes (holdings.asset_classes), lower case",
+                required=True,
+                checks=[_one_of(rules.holdings.asset_classes, "unknown_asset_class")],
+            ),
+            "balance": _column(
+                pl.Float64,
+                "market value in base currency; negative only in a liability class",
+                required=True,
+                checks=[_within(rules.max_abs_amount * 1000, "balance_out_of_bounds")],
+            ),
+            "liquidity": _column(
+                pl.String,
+                "high, medium or low; null = the asset class's (holdings.class_liquidity)",
+                checks=[_one_of(LIQUIDITY_LEVELS, "unknown_liquidity")],
+            ),
+            "risk_level": _column(
+                pl.Float64,
+                "product risk level 1–5 (R1–R5; an `R` prefix is read); null = the class's",
+                checks=[_one_of(RISK_LEVELS, "risk_level_out_of_range")],
+            ),
+            "goal": _column(pl.String, "investment goal (retirement, education, …), lower case"),
+        },
+        [
+            pa.Check(
+                lambda data: data.lazyframe.select(
+                    (pl.col("balance") >= 0)
+                    | pl.col("asset_class").is_in(liability_classes)
+                    | ~pl.col("balance").is_finite()
+                ),
+                name="negative_balance",
+                description="negative balances only in holdings.liability_classes",
+            )
+        ],
+        "Balance per customer, product and day: what the customer holds with us (SPEC §10).",
+        rules,
+    )
+
+
 INPUT_SCHEMAS = {
     "transactions": transactions_schema,
     "customers": customers_schema,
     "wallets": wallets_schema,
     "costs": costs_schema,
+    "holdings": holdings_schema,
 }
 
 
@@ -366,7 +431,7 @@ def row_key_when_null(schema: pa.DataFrameSchema) -> bool:
 
 
 # Kinds whose customer_id is checked against the customers extract (unknown_customers).
-CUSTOMER_CHECKED_KINDS = ("transactions", "costs")
+CUSTOMER_CHECKED_KINDS = ("transactions", "costs", "holdings")
 
 
 def releasable_reasons(kind: ExtractKind) -> tuple[str, ...]:
