@@ -197,7 +197,11 @@ DATA_QUALITY = _table(
     ("run_id", "extract_kind", "file_name", "file_sha256", "status"),
     {
         "run_id": _col(TEXT, "flow run that saw the file", nullable=False),
-        "extract_kind": _col(TEXT, "transactions, customers, wallets or costs", nullable=False),
+        "extract_kind": _col(
+            TEXT,
+            "transactions, customers, wallets, costs or holdings (else an unknown inbox folder)",
+            nullable=False,
+        ),
         "file_name": _col(TEXT, "extract file name in the inbox", nullable=False),
         "file_sha256": _col(TEXT, "content hash; a file loads once", nullable=False),
         "status": _col(
@@ -318,7 +322,9 @@ CUSTOMER_EQUITY = _table(
     "customer_equity",
     ("group_by", "group_value"),
     {
-        "group_by": _col(TEXT, "base, segment or value_tier", nullable=False),
+        "group_by": _col(
+            TEXT, "base, segment, value_tier or (with holdings) aum_tier", nullable=False
+        ),
         "group_value": _col(TEXT, "value of the grouping"),
         "customers": _col(INT, "active customers", nullable=False, checks=NON_NEGATIVE),
         "churn_rate": _col(
@@ -437,6 +443,123 @@ MODEL_CALIBRATION = _table(
     "BG/NBD calibration/holdout validation table (SPEC §6).",
 )
 
+AUM_TIERS = ("mass", "affluent", "private_banking")
+RETURN_EXPECTATIONS = ("stable", "medium", "high")
+HOLDINGS_SHARE = "share of AUM"
+
+CUSTOMER_HOLDINGS = _table(
+    "customer_holdings",
+    ("customer_id",),
+    {
+        "customer_id": CUSTOMER_ID,
+        "segment": _col(TEXT, "segment from the customers extract"),
+        "risk_profile": _col(TEXT, "declared risk profile (customers extract)"),
+        "aum": _col(
+            FLOAT,
+            "Σ balance of the positions of D (latest balance per product, not stale), "
+            "liability classes excluded",
+            nullable=False,
+            checks=NON_NEGATIVE,
+        ),
+        "aum_tier": _col(
+            TEXT,
+            "mass, affluent or private_banking (holdings.aum_tiers)",
+            nullable=False,
+            checks=[pa.Check.isin(AUM_TIERS)],
+        ),
+        "aum_180d_ago": _col(FLOAT, "AUM of D − 180 by the same rule; null: no position then"),
+        "aum_change": _col(FLOAT, "aum / aum_180d_ago − 1; null without an earlier AUM"),
+        "liabilities": _col(FLOAT, "Σ balance in liability classes (loans)", nullable=False),
+        "products": _col(INT, "products held (balance > 0)", nullable=False, checks=NON_NEGATIVE),
+        "asset_classes": _col(
+            INT, "asset classes held (balance > 0)", nullable=False, checks=NON_NEGATIVE
+        ),
+        "asset_class_herfindahl": _col(
+            FLOAT, "Σ (share of each asset class)²; 1 = all in one", checks=FRACTION
+        ),
+        "product_herfindahl": _col(
+            FLOAT, "Σ (share of each product)²; 1 = all in one", checks=FRACTION
+        ),
+        "largest_product_share": _col(
+            FLOAT, "largest product's " + HOLDINGS_SHARE, checks=FRACTION
+        ),
+        "holdings_risk_level": _col(
+            FLOAT,
+            "balance-weighted mean product risk level (R1–R5)",
+            checks=[pa.Check.in_range(1, 5)],
+        ),
+        "return_expectation": _col(
+            TEXT,
+            "stable (risk ≤ 2), medium (≤ 3.5) or high",
+            checks=[pa.Check.isin(RETURN_EXPECTATIONS)],
+        ),
+        "tolerated_risk_level": _col(INT, "highest level the profile tolerates; null: unknown"),
+        "unsuitable_share": _col(
+            FLOAT, HOLDINGS_SHARE + " in products above the tolerated level", checks=FRACTION
+        ),
+        "suitability_flag": _col(BOOL, "unsuitable_share > 0; null for an unknown profile"),
+        "high_liquidity_share": _col(
+            FLOAT, HOLDINGS_SHARE + " in high-liquidity products", checks=FRACTION
+        ),
+        "min_liquid_share": _col(
+            FLOAT, "the profile's minimum high-liquidity share", nullable=False, checks=FRACTION
+        ),
+        "liquidity_gap": _col(BOOL, "high_liquidity_share below min_liquid_share"),
+        "stale_products": _col(
+            INT,
+            "products whose latest balance is older than stale_days (not in AUM)",
+            nullable=False,
+            checks=NON_NEGATIVE,
+        ),
+        "last_balance_date": _col(DATE, "newest balance of the positions", nullable=False),
+    },
+    [
+        _rows(
+            "flag_iff_unsuitable", pl.col("suitability_flag") == (pl.col("unsuitable_share") > 0)
+        ),
+        _rows(
+            "gap_iff_below_minimum",
+            pl.col("liquidity_gap")
+            == (pl.col("high_liquidity_share") < pl.col("min_liquid_share")),
+        ),
+        _rows(
+            "largest_share_within_herfindahl",
+            pl.col("product_herfindahl") >= pl.col("largest_product_share") ** 2 - 1e-9,
+        ),
+        _rows(
+            "products_hold_the_classes",
+            pl.col("products") >= pl.col("asset_classes"),
+        ),
+    ],
+    "Per customer with a position on D: what they hold with us (SPEC §10).",
+)
+
+HOLDINGS_MIX = _table(
+    "holdings_mix",
+    ("customer_id", "dimension", "bucket"),
+    {
+        "customer_id": CUSTOMER_ID,
+        "dimension": _col(
+            TEXT,
+            "asset_class, liquidity or goal",
+            nullable=False,
+            checks=[pa.Check.isin(["asset_class", "liquidity", "goal"])],
+        ),
+        "bucket": _col(
+            TEXT, "the class, liquidity level or goal (unspecified: none given)", nullable=False
+        ),
+        "balance": _col(FLOAT, "Σ balance in the bucket", nullable=False, checks=NON_NEGATIVE),
+        "share": _col(FLOAT, HOLDINGS_SHARE + " in the bucket", nullable=False, checks=FRACTION),
+    },
+    [
+        _rows(
+            "shares_add_up_to_one",
+            (pl.col("share").sum().over("customer_id", "dimension") - 1.0).abs() < 1e-9,
+        )
+    ],
+    "AUM of each customer by asset class, liquidity and goal, positions of D (SPEC §10).",
+)
+
 OUTPUT_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     schema.name: schema
     for schema in (
@@ -450,6 +573,8 @@ OUTPUT_SCHEMAS: dict[str, pa.DataFrameSchema] = {
         MODEL_FIT,
         MODEL_CALIBRATION,
         DATA_QUALITY,
+        CUSTOMER_HOLDINGS,
+        HOLDINGS_MIX,
     )
 }
 

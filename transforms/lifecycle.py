@@ -62,6 +62,47 @@ def _pct(expr: pl.Expr) -> pl.Expr:
     return (expr * 100).round(0).cast(pl.Int64).cast(pl.String) + pl.lit("%")
 
 
+def _decline_measure(
+    lifecycle: Lifecycle, revenue_change: pl.Expr, wallet_change: pl.Expr
+) -> tuple[pl.Expr, pl.Expr]:
+    """The change the decline rule judges, and the reason text that names it.
+
+    Revenue by default; with `decline_on = "aum"` (SPEC §10) a customer with a
+    position on D (aum_recent not null) is judged on AUM of D against AUM a
+    decline window earlier (aum_prior) instead.
+    """
+    business = (
+        pl.when(wallet_change.is_null())
+        .then(pl.lit("unknown (taken as stable)"))
+        .otherwise(_pct(wallet_change))
+    )
+    days = pl.lit(lifecycle.decline_window_days)
+    by_revenue = pl.format(
+        "decline: revenue last {} days {} vs {} before ({}), customer's business {}",
+        days,
+        pl.col("revenue_recent").round(2),
+        pl.col("revenue_prior").round(2),
+        _pct(revenue_change),
+        business,
+    )
+    if lifecycle.decline_on == "revenue":
+        return revenue_change, by_revenue
+    aum_change = _change("aum_recent", "aum_prior")
+    by_aum = pl.format(
+        "decline: AUM {} on D vs {} {} days before ({}), customer's business {}",
+        pl.col("aum_recent").round(2),
+        pl.col("aum_prior").round(2),
+        days,
+        _pct(aum_change),
+        business,
+    )
+    has_holdings = pl.col("aum_recent").is_not_null()
+    return (
+        pl.when(has_holdings).then(aum_change).otherwise(revenue_change),
+        pl.when(has_holdings).then(by_aum).otherwise(by_revenue),
+    )
+
+
 def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
     """Adds `lifecycle_stage` and `stage_reason` (the rule that matched, with its figures).
 
@@ -70,7 +111,7 @@ def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
     (of the last activity), purchase_share and
     the two decline halves: revenue_recent / revenue_prior (ours) and
     wallet_recent / wallet_prior (the customer's total business, null
-    without a wallet).
+    without a wallet); with `decline_on = "aum"` also aum_recent / aum_prior.
 
     decline: our revenue fell by ≥ decline_drop while the customer's own
     business fell less (wallet known), or the wallet is unknown (business
@@ -80,23 +121,14 @@ def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
     drop = lifecycle.decline_drop
     revenue_change = _change("revenue_recent", "revenue_prior")
     wallet_change = _change("wallet_recent", "wallet_prior")
-    fell = revenue_change <= -drop
-    business_held = wallet_change.is_null() | (wallet_change > revenue_change)
+    declining, decline_reason = _decline_measure(lifecycle, revenue_change, wallet_change)
+    fell = declining <= -drop
+    business_held = wallet_change.is_null() | (wallet_change > declining)
     has_wallet = pl.col("purchase_share").is_not_null()
     stable = revenue_change.is_between(-drop, drop) | (
         (pl.col("revenue_prior") == 0) & (pl.col("revenue_recent") == 0)
     )
 
-    decline_reason = pl.format(
-        "decline: revenue last {} days {} vs {} before ({}), customer's business {}",
-        pl.lit(lifecycle.decline_window_days),
-        pl.col("revenue_recent").round(2),
-        pl.col("revenue_prior").round(2),
-        _pct(revenue_change),
-        pl.when(wallet_change.is_null())
-        .then(pl.lit("unknown (taken as stable)"))
-        .otherwise(_pct(wallet_change)),
-    )
     # A customer known only from returns bought before the data starts: no first purchase
     # (so no tenure) on record, its last return is its last activity.
     returns_only = pl.col("tenure_days").is_null() & ~pl.col("is_prospect")

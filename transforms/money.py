@@ -60,6 +60,11 @@ def money_mean(expr: pl.Expr) -> pl.Expr:
     return _fixed_point_mean(expr, UNITS_PER_CURRENCY)
 
 
+def rate_sum(expr: pl.Expr) -> pl.Expr:
+    """Σ of rates in [0, 1] (exact to 1e-9), independent of the order of the rows."""
+    return _fixed_point_sum(expr, UNITS_PER_RATE)
+
+
 def rate_mean(expr: pl.Expr) -> pl.Expr:
     """Mean of a rate in [0, 1] (exact to 1e-9), independent of the order of the rows."""
     return _fixed_point_mean(expr, UNITS_PER_RATE)

@@ -13,6 +13,7 @@ base reduce from small per-bucket partials:
     tier_scores / tier_cutoffs          -> exact percentile cut-offs over all buckets
     customer_tiers       metrics + value + cut-offs -> customer_tiers of the bucket
     equity_partials / customer_equity   -> customer_equity per group
+    holdings_tables      bucket holdings + customers -> customer_holdings, holdings_mix (§10)
 
 Each step is a pure function of its inputs, the settings and D; with one
 bucket holding everyone they compute the whole base at once (`whole_base`).
@@ -22,7 +23,7 @@ cuts them to rows dated ≤ D, so a backfill for D sees what a nightly run saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 import polars as pl
@@ -32,6 +33,7 @@ from schemas.inputs import input_schema
 from schemas.outputs import OUTPUT_SCHEMAS
 from transforms import churn as churn_rules
 from transforms import equity as equity_rules
+from transforms import holdings as holdings_rules
 from transforms import retention as retention_rules
 from transforms import tiers as tier_rules
 from transforms.cohorts import cohort_activity, cohort_triangle
@@ -73,24 +75,35 @@ from transforms.value import lifetime_values
 from transforms.windows import trailing, up_to
 
 
+def no_holdings() -> pl.LazyFrame:
+    """An empty holdings table with its columns (SPEC §10 holdings are optional)."""
+    columns = input_schema("holdings").columns
+    return pl.LazyFrame(schema={name: column.dtype.type for name, column in columns.items()})
+
+
+def known_by(customers: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """Customers known on D: created on or before D (or with no created_date)."""
+    return customers.filter(pl.col("created_date").is_null() | (pl.col("created_date") <= as_of))
+
+
 @dataclass(frozen=True)
 class Inputs:
-    """The four warehouse tables (canonical columns of SPEC §2), of one bucket or of all."""
+    """The warehouse tables (SPEC §2; holdings §10, optional), of one bucket or of all."""
 
     transactions: pl.LazyFrame
     customers: pl.LazyFrame
     wallets: pl.LazyFrame
     costs: pl.LazyFrame
+    holdings: pl.LazyFrame = field(default_factory=no_holdings)
 
     def as_of(self, as_of: date) -> Inputs:
         """Point-in-time view: nothing dated after D."""
         return Inputs(
             transactions=up_to(self.transactions, "transaction_date", as_of),
-            customers=self.customers.filter(
-                pl.col("created_date").is_null() | (pl.col("created_date") <= as_of)
-            ),
+            customers=known_by(self.customers, as_of),
             wallets=up_to(self.wallets, "period_start", as_of),
             costs=up_to(self.costs, "cost_date", as_of),
+            holdings=up_to(self.holdings, "balance_date", as_of),
         )
 
 
@@ -149,6 +162,12 @@ def columns_of(table: str) -> list[str]:
     return list(OUTPUT_SCHEMAS[table].columns)
 
 
+def empty_table(table: str) -> pl.LazyFrame:
+    """`table` without rows, with its declared columns and types."""
+    columns = OUTPUT_SCHEMAS[table].columns
+    return pl.LazyFrame(schema={name: column.dtype.type for name, column in columns.items()})
+
+
 def purchase_dates(transactions: pl.LazyFrame) -> pl.LazyFrame:
     return transactions.filter(is_purchase()).select("customer_id", "transaction_date")
 
@@ -166,7 +185,7 @@ def measured_customers(inputs: Inputs, as_of: date, settings: Settings) -> pl.La
     ).unique()
     activity = churn_rules.last_activity(transactions)
     status = churn_rules.churn_status(activity, data.customers, as_of, metrics.churn_after_days)
-    return (
+    measured = (
         everyone.join(data.customers.select("customer_id", "segment"), on="customer_id", how="left")
         .join(summary, on="customer_id", how="left")
         .join(activity, on="customer_id", how="left")
@@ -191,6 +210,39 @@ def measured_customers(inputs: Inputs, as_of: date, settings: Settings) -> pl.La
         .pipe(annual_contribution)
         .pipe(contribution_identity)
     )
+    if settings.lifecycle.decline_on == "aum":
+        measured = measured.join(
+            aum_halves(data.holdings, as_of, settings), on="customer_id", how="left"
+        )
+    return measured
+
+
+def aum_halves(holdings: pl.LazyFrame, as_of: date, settings: Settings) -> pl.LazyFrame:
+    """customer_id, aum_recent, aum_prior: AUM of D and of D − decline window (SPEC §10, §5)."""
+    return holdings_rules.aum_comparison(
+        holdings, as_of, settings.holdings, settings.lifecycle.decline_window_days
+    ).select("customer_id", aum_recent="aum", aum_prior="aum_before")
+
+
+def holdings_tables(
+    holdings: pl.LazyFrame, customers: pl.LazyFrame, as_of: date, settings: Settings
+) -> dict[str, pl.LazyFrame]:
+    """Map step (with holdings): `customer_holdings` and `holdings_mix` (SPEC §10).
+
+    From the bucket's holdings and customers; every figure is the customer's own.
+    """
+    dated = up_to(holdings, "balance_date", as_of)
+    positions = holdings_rules.positions(dated, as_of, settings.holdings)
+    return {
+        "customer_holdings": holdings_rules.customer_holdings(
+            dated, known_by(customers, as_of), as_of, settings.holdings
+        )
+        .select(columns_of("customer_holdings"))
+        .sort("customer_id"),
+        "holdings_mix": holdings_rules.holdings_mix(positions)
+        .select(columns_of("holdings_mix"))
+        .sort("customer_id", "dimension", "bucket"),
+    }
 
 
 def bucket_partials(
@@ -287,10 +339,18 @@ TIER_ATTRIBUTES = ("segment", "region", "risk_profile", "aum")
 
 
 def tier_candidates(
-    metrics: pl.LazyFrame, value: pl.LazyFrame, customers: pl.LazyFrame
+    metrics: pl.LazyFrame,
+    value: pl.LazyFrame,
+    customers: pl.LazyFrame,
+    holdings: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Per customer, every column a rule set may tier on: customer_metrics, customer_value
-    and the customer attributes (segment, region, risk_profile, aum)."""
+    and the customer attributes (segment, region, risk_profile, aum, aum_tier).
+
+    With `holdings` (the bucket's customer_holdings) `aum` is the AUM of D where
+    the customer has a position, else the customers extract's declared `aum`;
+    `aum_tier` is mass / affluent / private_banking (null without a position).
+    """
     present = customers.collect_schema()
     # An attribute the customers table lacks is unknown for everyone (typed null).
     typed = {name: column.dtype.type for name, column in input_schema("customers").columns.items()}
@@ -302,6 +362,15 @@ def tier_candidates(
             if a != "segment"
         ),
     )
+    if holdings is None:
+        attributes = attributes.with_columns(pl.lit(None, dtype=pl.String).alias("aum_tier"))
+    else:
+        wealth = holdings.select("customer_id", pl.col("aum").alias("_held_aum"), "aum_tier")
+        attributes = (
+            attributes.join(wealth, on="customer_id", how="full", coalesce=True)
+            .with_columns(pl.coalesce("_held_aum", "aum").alias("aum"))
+            .drop("_held_aum")
+        )
     return metrics.join(value.drop("segment", "lifecycle_stage", "p_alive"), on="customer_id").join(
         attributes, on="customer_id", how="left"
     )
@@ -336,9 +405,17 @@ def customer_tiers(
 
 
 def equity_partials(
-    value: pl.LazyFrame, metrics: pl.LazyFrame, tiers: pl.LazyFrame, settings: Settings
+    value: pl.LazyFrame,
+    metrics: pl.LazyFrame,
+    tiers: pl.LazyFrame,
+    settings: Settings,
+    holdings: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """Map step 3b: one bucket's share of `customer_equity` per group (sums that add up)."""
+    """Map step 3b: one bucket's share of `customer_equity` per group (sums that add up).
+
+    With `holdings` (the bucket's customer_holdings) also per AUM tier (SPEC §10);
+    customers without a position form the group with a null aum_tier.
+    """
     main_tiers = tiers.filter(pl.col("rule_set") == settings.tiers.rule_set).select(
         "customer_id", "value_tier"
     )
@@ -350,7 +427,10 @@ def equity_partials(
         )
         .join(main_tiers, on="customer_id", how="left")
     )
-    return equity_rules.equity_partials(valued, ("segment", "value_tier"))
+    if holdings is None:
+        return equity_rules.equity_partials(valued, ("segment", "value_tier"))
+    valued = valued.join(holdings.select("customer_id", "aum_tier"), on="customer_id", how="left")
+    return equity_rules.equity_partials(valued, ("segment", "value_tier", "aum_tier"))
 
 
 def customer_equity(
@@ -359,9 +439,14 @@ def customer_equity(
     """Reduce step: `customer_equity` per whole base, segment and value tier (SPEC §7).
 
     Base and segments take their r from `churn_table` (the `churn` table of D).
+    AUM tiers (partials with holdings) are groups of members, like value tiers.
     """
     return equity_rules.customer_equity(
-        partials, churn_table, settings.value, settings.model.discount_rate
+        partials,
+        churn_table,
+        settings.value,
+        settings.model.discount_rate,
+        member_groups=("value_tier", "aum_tier"),
     )
 
 
@@ -423,22 +508,32 @@ def whole_base_tables(
     """Every output table of D, computed in memory with one bucket that holds everyone.
 
     The same steps the flow runs bucket by bucket, for tests and small data.
-    `models`: the fits to use (default: fitted here).
+    `models`: the fits to use (default: fitted here). The wealth tables only
+    when there are holdings up to D.
     """
     base = whole_base(inputs, as_of, settings)
     partials = base.measured.partials
     models = models or purchase_models(partials, settings)
+    data = inputs.as_of(as_of)
+    wealth: dict[str, pl.DataFrame] = {}
+    if data.holdings.select(pl.len()).collect().item():  # the wealth view only with holdings
+        wealth = {
+            name: frame.collect()
+            for name, frame in holdings_tables(
+                data.holdings, data.customers, as_of, settings
+            ).items()
+        }
+    holdings = wealth["customer_holdings"].lazy() if wealth else None
     metrics = customer_metrics_of(base.measured.customers, base.facts, models, settings).collect()
     value = customer_value(metrics.lazy(), base.facts, models, settings).collect()
-    candidates = tier_candidates(
-        metrics.lazy(), value.lazy(), inputs.as_of(as_of).customers
-    ).collect()
+    candidates = tier_candidates(metrics.lazy(), value.lazy(), data.customers, holdings).collect()
     cutoffs = tier_cutoffs(tier_scores(candidates.lazy(), settings), settings)
     tiers = customer_tiers(candidates.lazy(), cutoffs, settings).collect()
-    shares = equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings)
+    shares = equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings, holdings)
     equity = customer_equity(shares, base.facts.churn, settings).collect()
     acquired = retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings)
     return {
+        **wealth,
         "customer_metrics": metrics,
         "churn": base.facts.churn.collect(),
         "cohort_retention": cohort_retention(partials, as_of).collect(),
