@@ -197,25 +197,39 @@ def run(
 
 @app.command()
 def demo(config: Path | None = ConfigOption) -> None:
-    """Generate the embedded sample (if the inbox is empty) and run the nightly flow on it."""
+    """Generate the embedded sample (if the inbox is empty) and run the nightly flow on it.
+
+    Without --config the sample is valued like the README's example config: a
+    bank's `aum` rule set beside `clv`, and holders declining on AUM.
+    """
     from customer_equity.generate import generate_extracts
 
     settings = _settings(config)
     inbox = settings.paths.inbox
-    overrides = None
+    overrides: dict[str, object] = {} if config else dict(DEMO_OVERRIDES)
     if not any(inbox.glob("*/*")):
         _print_generated(generate_extracts(inbox, end_date=settings.demo_as_of), inbox)
         # The sample files were just written, and completely: no settle time for them.
-        overrides = {"inbox.settle_seconds": 0}
+        overrides["inbox.settle_seconds"] = 0
     with prefect_session() as kept:
         from flows.nightly import nightly
 
         result = nightly(
             as_of=settings.demo_as_of,
             config=str(config) if config else None,
-            overrides=overrides,
+            overrides=overrides or None,
         )
     _print_run(result, settings, kept)
+
+
+# The README's example [lifecycle] and [tiers] (tests/flows/test_wealth.py keeps them equal).
+DEMO_OVERRIDES: dict[str, object] = {
+    "lifecycle.decline_on": "aum",
+    "tiers.rule_sets": {
+        "clv": {},
+        "aum": {"metric": "aum", "method": "threshold", "core": 6_000_000, "important": 500_000},
+    },
+}
 
 
 @app.command()
@@ -405,18 +419,10 @@ def deploy(
 def _print_run(result: dict[str, Any], settings: Settings, kept: bool) -> None:
     """What a user wants after a run: the run summary, where the report and the tables went."""
     from customer_equity.catalog import catalog_path
-    from customer_equity.summary import print_summary, read_published, run_summary
+    from customer_equity.summary import print_summary
+    from flows.artifacts import summary_of
 
-    as_of = date.fromisoformat(str(result["as_of"]))
-    summary = run_summary(
-        read_published(settings.paths.lake, as_of, result["tables"]),
-        result["files"],
-        as_of=as_of,
-        run_id=str(result["run_id"]),
-        rule_set=settings.tiers.rule_set,
-        currency=settings.quality.base_currency,
-    )
-    print_summary(summary, console)
+    print_summary(summary_of(settings, result), console)
     lake = settings.paths.lake
     if "report" in result:
         console.print(f"\n[bold]run report[/bold]: {result['report']}")

@@ -81,6 +81,7 @@ class Published:
     retention: pl.DataFrame | None
     row_counts: Mapping[str, int]
     partitions: Mapping[str, str]
+    holdings: pl.DataFrame | None = None  # customer_holdings (SPEC §10), only with holdings
 
 
 # --- formatting: one spelling of every kind of figure -----------------------------------------
@@ -138,6 +139,7 @@ def read_published(lake_root: Path, as_of: date, partitions: Mapping[str, str]) 
         retention=read("retention_economics"),
         row_counts=row_counts,
         partitions=partitions,
+        holdings=read("customer_holdings", list(WEALTH_COLUMNS)),
     )
 
 
@@ -164,6 +166,7 @@ def run_summary(
             measures_section(published, as_of, currency),
             groups_section(published, currency),
             retention_section(published, currency),
+            *wealth_sections(published, currency),
             outputs_section(published),
         ),
     )
@@ -414,6 +417,55 @@ def retention_section(published: Published, currency: str) -> Section:
         rows,
         frozenset(columns[2:]),
         note,
+    )
+
+
+AUM_TIER_ORDER = ("mass", "affluent", "private_banking")
+WEALTH_COLUMNS = ("aum_tier", "suitability_flag", "liquidity_gap", "aum")
+
+
+def wealth_sections(published: Published, currency: str) -> list[Section]:
+    """The wealth view when the run published customer_holdings, else nothing."""
+    return [] if published.holdings is None else [wealth_section(published.holdings, currency)]
+
+
+def wealth_section(holdings: pl.DataFrame, currency: str) -> Section:
+    """Customers per AUM tier and suitability (SPEC §10), with their AUM, then all tiers.
+
+    "not judged": unknown risk profile, or nothing held (AUM 0).
+    """
+    per_tier = (
+        holdings.group_by("aum_tier")
+        .agg(
+            pl.col("suitability_flag").not_().sum().alias("suitable"),
+            pl.col("suitability_flag").sum().alias("unsuitable"),
+            pl.col("suitability_flag").is_null().sum().alias("not judged"),
+            pl.len().alias("customers"),
+            pl.col("liquidity_gap").sum().alias("liquidity gap"),
+            pl.col("aum").sum().alias("aum"),
+        )
+        .with_columns(
+            pl.col("aum_tier")
+            .replace_strict(AUM_TIER_ORDER, range(len(AUM_TIER_ORDER)), default=len(AUM_TIER_ORDER))
+            .alias("_order")
+        )
+        .sort("_order", "aum_tier")
+    )
+    counts = ("suitable", "unsuitable", "not judged", "customers", "liquidity gap")
+    totals = per_tier.select(pl.col(*counts, "aum").sum()).row(0, named=True)
+    rows: list[tuple[Cell, ...]] = [
+        (text(row["aum_tier"]), *(count(row[c]) for c in counts), amount(row["aum"]))
+        for row in per_tier.iter_rows(named=True)
+    ]
+    rows.append(("all tiers", *(count(totals[c]) for c in counts), amount(totals["aum"])))
+    columns = ("AUM tier", *counts, f"AUM ({currency})")
+    return Section(
+        "wealth",
+        "Wealth view: customers by AUM tier and suitability (SPEC §10)",
+        columns,
+        tuple(rows),
+        frozenset(columns[1:]),
+        "not judged: unknown risk profile, or nothing held (AUM 0)",
     )
 
 

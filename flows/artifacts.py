@@ -6,7 +6,8 @@ backfill), from the flow result and the partitions the run just published:
 - `data-quality`: the extract files of the run with their row counts,
 - `stage-tier-counts`: customers per lifecycle stage × value tier,
 - `churn-and-equity`: churn rate, customer equity and retention economics,
-  whole base and per group,
+  whole base and per group, and the wealth view (AUM tier × suitability) when
+  the run has holdings,
 - `published-partitions`: the Parquet partition of every table written.
 
 The keys are fixed, so the Artifacts page of the UI shows each one's history
@@ -51,10 +52,12 @@ def summary_of(settings: Settings, result: Mapping[str, Any]) -> RunSummary:
 
 
 def churn_equity_markdown(summary: RunSummary) -> str:
-    """Headline measures of the whole base, then equity and retention economics per group."""
+    """Headline measures of the whole base, then equity and retention economics per group,
+    then the wealth view when the run has holdings."""
     measures = summary.section("measures")
     parts = [to_markdown(measures, heading="#")]
-    parts += [to_markdown(summary.section(key)) for key in ("groups", "retention")]
+    keys = ("groups", "retention", "wealth")
+    parts += [to_markdown(section) for section in summary.sections if section.key in keys]
     return "\n\n".join(parts)
 
 

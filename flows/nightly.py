@@ -29,6 +29,7 @@ from flows.tasks import (
     snapshot_buckets,
     tier_bucket,
     value_bucket,
+    wealth_bucket,
     write_data_quality,
 )
 
@@ -91,6 +92,7 @@ def bucket_tables(settings: Settings, as_of: date, layout: BucketLayout) -> None
     the reductions run here, beside the warehouse, and read only small partials.
     """
     each_bucket(measure_bucket, layout, settings=settings, as_of=as_of)
+    each_bucket(wealth_bucket, layout, settings=settings, as_of=as_of)
     reduce_group_facts(settings, as_of, layout)
     each_bucket(value_bucket, layout, settings=settings, as_of=as_of)
     reduce_tier_cutoffs(settings, layout)

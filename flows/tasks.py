@@ -160,6 +160,37 @@ def reduce_group_facts(settings: Settings, as_of: date, layout: BucketLayout) ->
     buckets.write_output_part(model_fit(models), layout, "model_fit", 0)
 
 
+@task(name="wealth-bucket", cache_policy=NO_CACHE)
+def wealth_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: int) -> None:
+    """Map step (SPEC §10): the bucket's customer_holdings and holdings_mix, when it has holdings.
+
+    A bucket without holdings writes no part; a run without any publishes neither table.
+    """
+    inputs = buckets.bucket_inputs(layout, bucket)
+    holdings = inputs["holdings"].collect()
+    if holdings.height == 0:
+        return
+    tables = outputs.holdings_tables(holdings.lazy(), inputs["customers"], as_of, settings)
+    rows = {table: buckets.write_output_part(frame, layout, table, bucket)
+            for table, frame in tables.items()}  # fmt: skip
+    _progress("wealth", layout, bucket, rows["customer_holdings"])
+
+
+def _holdings(layout: BucketLayout, bucket: int) -> pl.LazyFrame | None:
+    """The bucket's customer_holdings; empty when only other buckets have some; None: none at all.
+
+    Equity is grouped by AUM tier when the run has holdings, so a bucket without
+    them still counts its customers in the group without a tier.
+    """
+    filesystem = layout.filesystem()
+    path = layout.bucket_file("tables/customer_holdings", bucket)
+    if filesystem.exists(path):
+        return buckets.read_frame(layout, path).lazy()
+    if filesystem.glob(layout.path("tables", "customer_holdings", "bucket=*.parquet")):
+        return outputs.empty_table("customer_holdings")
+    return None
+
+
 @task(name="value-bucket", cache_policy=NO_CACHE)
 def value_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: int) -> None:
     """Map step 2: the bucket's customer_metrics and customer_value, and its tier scores."""
@@ -172,7 +203,9 @@ def value_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: 
     value = outputs.customer_value(metrics.lazy(), facts, models, settings).collect()
     buckets.write_output_part(value, layout, "customer_value", bucket)
     customers = buckets.bucket_inputs(layout, bucket)["customers"]
-    candidates = outputs.tier_candidates(metrics.lazy(), value.lazy(), customers)
+    candidates = outputs.tier_candidates(
+        metrics.lazy(), value.lazy(), customers, _holdings(layout, bucket)
+    )
     buckets.write_frame(candidates, layout, layout.bucket_file("candidates", bucket))
     for rule_set, scores in outputs.tier_scores(candidates, settings).items():
         buckets.write_frame(scores, layout, layout.bucket_file(f"scores/{rule_set}", bucket))
@@ -205,7 +238,9 @@ def tier_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: i
     buckets.write_output_part(tiers, layout, "customer_tiers", bucket)
     metrics = buckets.read_frame(layout, layout.bucket_file("tables/customer_metrics", bucket))
     value = buckets.read_frame(layout, layout.bucket_file("tables/customer_value", bucket))
-    equity = outputs.equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings)
+    equity = outputs.equity_partials(
+        value.lazy(), metrics.lazy(), tiers.lazy(), settings, _holdings(layout, bucket)
+    )
     buckets.write_frame(equity, layout, layout.bucket_file("equity", bucket))
     acquired = outputs.retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings)
     buckets.write_frame(acquired, layout, layout.bucket_file("acquisitions", bucket))

@@ -18,8 +18,13 @@ from transforms.outputs import Inputs
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 DATA = Path(__file__).parent / "data"
-# What every nightly run publishes (model_calibration only with --holdout-from).
-PUBLISHED_TABLES = tuple(name for name in OUTPUT_SCHEMAS if name != "model_calibration")
+# What every nightly run publishes (model_calibration only with --holdout-from); the
+# wealth tables only with holdings up to D, as every generated project has.
+WEALTH_TABLES = ("customer_holdings", "holdings_mix")
+PUBLISHED_TABLES = tuple(
+    name for name in OUTPUT_SCHEMAS if name not in ("model_calibration", *WEALTH_TABLES)
+)
+PUBLISHED_WITH_HOLDINGS = (*PUBLISHED_TABLES, *WEALTH_TABLES)
 
 
 @pytest.fixture(scope="session")

@@ -28,10 +28,22 @@ def test_every_output_table_and_settings_section_is_documented() -> None:
         "churn",
         "model_fit",
         "data_quality",
+        "customer_holdings",
+        "holdings_mix",
+        "holdings",
     ):
         assert f"### {table}" in dictionary
     reference = GENERATED_DOCS["configuration.md"]()
-    for section in ("[paths]", "[model]", "[tiers]", "[tiers.rule_sets.<name>]", "[lifecycle]"):
+    for section in (
+        "[paths]",
+        "[model]",
+        "[tiers]",
+        "[tiers.rule_sets.<name>]",
+        "[lifecycle]",
+        "[holdings]",
+        "[holdings.aum_tiers]",
+        "[extracts.holdings]",
+    ):
         assert f"`{section}`" in reference
 
 

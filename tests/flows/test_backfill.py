@@ -33,7 +33,7 @@ from customer_equity.lake import STAGING_DIR, read_partition, read_table
 from customer_equity.warehouse import WarehouseBusyError, warehouse_lock
 from flows.backfill import SUMMARY_KEY, BackfillError, as_of_dates, backfill, backfill_dates
 from flows.nightly import nightly
-from tests.conftest import PUBLISHED_TABLES as TABLES
+from tests.conftest import PUBLISHED_WITH_HOLDINGS as TABLES
 from tests.conftest import generated_project, write_config
 
 END = date(2025, 12, 31)

@@ -41,7 +41,7 @@ from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
 from flows.deployments import BACKFILL, NIGHTLY, build_deployments, deploy
 from flows.nightly import as_of_for
 from flows.reporting import REPORT_KEY
-from tests.conftest import PUBLISHED_TABLES as TABLES
+from tests.conftest import PUBLISHED_WITH_HOLDINGS as TABLES
 from tests.conftest import generated_project, write_config
 
 BIN = Path(sys.executable).parent
