@@ -38,7 +38,7 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy.special import hyp2f1
 
-from customer_equity.settings import EXTRACT_KINDS
+from customer_equity.settings import ASSET_CLASSES, EXTRACT_KINDS, Holdings
 
 FileFormat = Literal["csv", "parquet"]
 FloatArray = NDArray[np.float64]
@@ -164,6 +164,48 @@ REBATE_RATE = 0.02
 REBATE_MIN_REVENUE = 1000.0
 COST_MEDIANS = {"development": 80.0, "retention": 50.0, "service": 25.0}
 
+# The wealth view (SPEC §10): a bank-like share of the open buyers hold products with us,
+# reported as month-end balances. Mixes follow the declared risk profile loosely,
+# so some positions sit above what the profile tolerates (mis-selling happens).
+HOLDER_SHARE = 0.20
+HOLDER_ACTIVE_DAYS = 300  # holders bought within this many days of the end date
+HOLDINGS_SNAPSHOTS = 7  # month-ends up to the end date: D and the one before D − 180
+AUM_MEDIAN = 120_000.0
+AUM_SIGMA = 1.5  # lognormal: ≈ 17 % affluent (≥ 500,000), ≈ 0.6 % private banking (≥ 6M)
+PRODUCTS_EXTRA_MEAN = 1.6  # products per holder = 1 + Poisson, at most 8
+MAX_PRODUCTS = 8
+CLASS_CODES = ("DEP", "BND", "EQU", "FND", "INS", "REI", "OTH")
+CATALOG_SIZE = 20  # products per asset class
+# Asset-class weights per risk profile (order of RISK_PROFILES).
+PROFILE_CLASS_WEIGHTS = (
+    (0.40, 0.30, 0.02, 0.12, 0.12, 0.02, 0.02),
+    (0.25, 0.30, 0.08, 0.22, 0.10, 0.03, 0.02),
+    (0.15, 0.20, 0.20, 0.30, 0.08, 0.05, 0.02),
+    (0.10, 0.10, 0.40, 0.30, 0.03, 0.05, 0.02),
+)
+MONTHLY_VOLATILITY = (0.0, 0.005, 0.05, 0.025, 0.0, 0.01, 0.02)
+MONTHLY_DRIFT = (0.001, 0.003, 0.006, 0.004, 0.003, 0.002, 0.0)
+GOALS = ("retirement", "education", "housing", "wealth_growth", "emergency")
+GOAL_WEIGHTS = (0.30, 0.12, 0.13, 0.25, 0.10)  # the rest: no goal given
+LATE_OPENED_SHARE = 0.25  # products bought after the first snapshot
+STALE_SHARE = 0.06  # products whose feed stops two or more months before the end
+SOLD_SHARE = 0.04  # products sold: one zero balance, then no more rows
+WITHDRAWING_SHARE = 0.12  # holders who take money out over the last 180 days
+WITHDRAWAL_DAYS = 180
+WITHDRAWN_FRACTION = 0.6
+EXPLICIT_RISK_SHARE = 0.6  # rows that carry the product's own R-level
+TIME_DEPOSIT_FROM = 15  # cash products from this catalog number are time deposits (medium)
+HOLDINGS_COLUMNS = (
+    "customer_id",
+    "balance_date",
+    "product_id",
+    "asset_class",
+    "balance",
+    "liquidity",
+    "risk_level",
+    "goal",
+)
+
 STREAM_NAMES = (
     "buyers",
     "purchases",
@@ -174,6 +216,7 @@ STREAM_NAMES = (
     "wallets",
     "costs",
     "feed",
+    "holdings",
 )
 
 
@@ -347,8 +390,11 @@ def generate_extracts(
         daily_files,
         "." + file_format,
     )
+    holdings_files, table_rows["holdings"] = _write_holdings(
+        _holdings_frame(streams["holdings"], people, last_day, end_day), kind_dirs["holdings"]
+    )
     counts = {"transactions": transactions.day.size + RESENT_ROWS, **table_rows}
-    files += [customer_path, wallet_path, cost_path]
+    files += [customer_path, wallet_path, cost_path, *holdings_files]
 
     parameters: dict[str, object] = {
         "inbox": str(inbox),
@@ -795,6 +841,138 @@ def _costs_frame(
     )
 
 
+def _month_end_days(end_day: int, count: int) -> IntArray:
+    """The last `count` month-ends on or before `end_day` (the end day itself if it is one)."""
+    first_of_next = (
+        np.datetime64(EPOCH + timedelta(days=end_day + 1), "M")
+        - np.arange(count)[::-1].astype("timedelta64[M]")
+    ).astype("datetime64[D]")
+    return (first_of_next - np.timedelta64(1, "D")).astype(np.int64)
+
+
+def _holdings_frame(
+    rng: np.random.Generator,
+    people: Mapping[str, NDArray[np.generic]],
+    last_day: IntArray,
+    end_day: int,
+) -> pl.DataFrame:
+    """Month-end balances of a fifth of the open, recently active buyers (SPEC §10 holdings).
+
+    Holders bought within the last HOLDER_ACTIVE_DAYS: a bank's wealth
+    customers also transact, and a holder churned by §4 would only ever be
+    tiered general.
+
+    Each holder has a lognormal AUM spread over 1–8 products (Dirichlet
+    weights) whose classes follow the risk profile; balances move by class
+    (equities most). Some products open late, some are sold (a zero, then
+    silence), some stop being reported (stale); some holders withdraw 60 %
+    over the last 180 days (AUM decline).
+    """
+    snapshot_day = _month_end_days(end_day, HOLDINGS_SNAPSHOTS)
+    snapshots = snapshot_day.size
+    buyer_count = last_day.size
+    eligible = ~people["closed"][:buyer_count].astype(bool) & (
+        last_day >= end_day - HOLDER_ACTIVE_DAYS
+    )
+    holder = np.flatnonzero(eligible & (rng.random(buyer_count) < HOLDER_SHARE))
+    product_count = np.minimum(1 + rng.poisson(PRODUCTS_EXTRA_MEAN, holder.size), MAX_PRODUCTS)
+    owner = np.repeat(np.arange(holder.size), product_count)
+    profile = people["risk_profile"][holder][owner]
+    cumulative = np.cumsum(np.asarray(PROFILE_CLASS_WEIGHTS), axis=1)[profile]
+    asset_class = (rng.random(owner.size)[:, np.newaxis] > cumulative).sum(axis=1)
+    catalog = rng.integers(1, CATALOG_SIZE + 1, owner.size)
+    # One row per (customer, product): a second draw of the same catalog product is dropped.
+    _, first = np.unique(owner * 1000 + asset_class * CATALOG_SIZE + catalog, return_index=True)
+    keep = np.sort(first)
+    owner, asset_class, catalog = owner[keep], asset_class[keep], catalog[keep]
+
+    aum = AUM_MEDIAN * np.exp(rng.normal(0.0, AUM_SIGMA, holder.size))
+    weight = rng.gamma(1.0, size=owner.size)
+    weight /= np.bincount(owner, weights=weight, minlength=holder.size)[owner]
+    volatility = np.asarray(MONTHLY_VOLATILITY)[asset_class][:, np.newaxis]
+    drift = np.asarray(MONTHLY_DRIFT)[asset_class][:, np.newaxis]
+    path = np.exp(np.cumsum(drift + volatility * rng.standard_normal((owner.size, snapshots)), 1))
+    balance = (aum[owner] * weight)[:, np.newaxis] * path / path[:, -1:]
+    withdrawing = rng.random(holder.size) < WITHDRAWING_SHARE
+    ramp = np.clip((snapshot_day - (end_day - WITHDRAWAL_DAYS)) / WITHDRAWAL_DAYS, 0.0, 1.0)
+    balance *= np.where(withdrawing[owner, np.newaxis], 1.0 - WITHDRAWN_FRACTION * ramp, 1.0)
+
+    opened = np.where(
+        rng.random(owner.size) < LATE_OPENED_SHARE, rng.integers(1, snapshots, owner.size), 0
+    )
+    fate = rng.random(owner.size)
+    last = np.full(owner.size, snapshots - 1)
+    stale = fate < STALE_SHARE
+    last[stale] = rng.integers(0, snapshots - 2, stale.sum())
+    sold = (fate >= STALE_SHARE) & (fate < STALE_SHARE + SOLD_SHARE)
+    last[sold] = rng.integers(1, snapshots, sold.sum())
+    opened = np.minimum(opened, last)
+    sold_at = np.where(sold, last, -1)
+
+    position = np.arange(snapshots)[np.newaxis, :]
+    reported = (position >= opened[:, np.newaxis]) & (position <= last[:, np.newaxis])
+    row_product, row_snapshot = np.nonzero(reported)
+    row_balance = _cents(balance[row_product, row_snapshot])
+    row_balance[row_snapshot == sold_at[row_product]] = 0.0
+
+    class_of_row = asset_class[row_product]
+    catalog_of_row = catalog[row_product]
+    product_risk = np.select(
+        [
+            class_of_row == ASSET_CLASSES.index("funds"),
+            class_of_row == ASSET_CLASSES.index("equities"),
+        ],
+        [2 + catalog_of_row % 3, 4 + catalog_of_row % 2],
+        np.asarray([Holdings().class_risk_level[name] for name in ASSET_CLASSES])[class_of_row],
+    )
+    explicit_risk = rng.random(owner.size)[row_product] < EXPLICIT_RISK_SHARE
+    time_deposit = (class_of_row == ASSET_CLASSES.index("cash")) & (
+        catalog_of_row >= TIME_DEPOSIT_FROM
+    )
+    goal_cumulative = np.cumsum(GOAL_WEIGHTS)
+    goal = (rng.random(owner.size)[:, np.newaxis] > goal_cumulative).sum(axis=1)
+    frame = pl.DataFrame(
+        {
+            "customer_number": people["customer_number"][holder][owner[row_product]],
+            "day": snapshot_day[row_snapshot].astype(np.int32),
+            "class": class_of_row,
+            "catalog": catalog_of_row,
+            "balance": row_balance,
+            "time_deposit": time_deposit,
+            "risk": np.where(explicit_risk, product_risk, 0),
+            "goal": goal[row_product],
+        }
+    )
+    return frame.sort("day", "customer_number", "class", "catalog").select(
+        _customer_id(pl.col("customer_number")).alias("customer_id"),
+        pl.col("day").cast(pl.Date).alias("balance_date"),
+        pl.concat_str(
+            pl.col("class").replace_strict(dict(enumerate(CLASS_CODES)), return_dtype=pl.String),
+            pl.col("catalog").cast(pl.String).str.zfill(3),
+        ).alias("product_id"),
+        pl.col("class")
+        .replace_strict(dict(enumerate(ASSET_CLASSES)), return_dtype=pl.String)
+        .alias("asset_class"),
+        "balance",
+        pl.when(pl.col("time_deposit")).then(pl.lit("medium")).alias("liquidity"),
+        pl.when(pl.col("risk") > 0).then(pl.format("R{}", pl.col("risk"))).alias("risk_level"),
+        pl.col("goal")
+        .replace_strict(dict(enumerate(GOALS)), default=None, return_dtype=pl.String)
+        .alias("goal"),
+    )
+
+
+def _write_holdings(frame: pl.DataFrame, folder: Path) -> tuple[list[Path], int]:
+    """One file per month-end, as a monthly feed delivers them; returns the files and rows."""
+    paths = []
+    for (day,), part in frame.partition_by(
+        "balance_date", as_dict=True, maintain_order=True
+    ).items():
+        paths.append(folder / f"holdings_{day.isoformat()}.csv")
+        _write_csv(part, paths[-1])
+    return paths, frame.height
+
+
 def _feed_order(transactions: _Transactions, customer_number: IntArray) -> IntArray:
     """Row order of the feed: by date, then customer id; transaction ids are numbered in it.
 
@@ -947,6 +1125,16 @@ def _sidecar(
         "closed_share": CLOSED_SHARE,
         "referred_share": REFERRED_SHARE,
         "prospect_share": PROSPECT_SHARE,
+        "holdings": {
+            "holder_share_of_eligible_buyers": HOLDER_SHARE,
+            "holders_bought_within_days": HOLDER_ACTIVE_DAYS,
+            "month_end_snapshots": HOLDINGS_SNAPSHOTS,
+            "aum": f"lognormal, median {AUM_MEDIAN:g}, sigma {AUM_SIGMA}",
+            "stale_share": STALE_SHARE,
+            "sold_share": SOLD_SHARE,
+            "withdrawing_share": WITHDRAWING_SHARE,
+            "withdrawn_fraction": WITHDRAWN_FRACTION,
+        },
         **feed_facts,
         "counts": dict(counts),
         "files": [path.relative_to(inbox).as_posix() for path in files],

@@ -21,6 +21,9 @@ from customer_equity.generate import (
     COST_COLUMNS,
     COST_TYPES,
     CUSTOMER_COLUMNS,
+    HOLDER_ACTIVE_DAYS,
+    HOLDER_SHARE,
+    HOLDINGS_COLUMNS,
     SIDECAR_NAME,
     TRANSACTION_COLUMNS,
     WALLET_COLUMNS,
@@ -57,6 +60,13 @@ class Generated:
     def loaded_transactions(self) -> pl.DataFrame:
         """What ingestion should end with: one row per transaction_id, latest file wins."""
         return self.transactions().unique("transaction_id", keep="last", maintain_order=True)
+
+    def holdings(self) -> pl.DataFrame:
+        """Every holdings row, one monthly file after the other."""
+        return pl.concat(
+            pl.read_csv(path, try_parse_dates=True, schema_overrides={"risk_level": pl.String})
+            for path in sorted((self.inbox / "holdings").iterdir())
+        )
 
     def extract(self, kind: str) -> pl.DataFrame:
         (path,) = (self.inbox / kind).iterdir()
@@ -111,6 +121,7 @@ def test_every_kind_has_the_canonical_columns(demo: Generated) -> None:
         "customers": CUSTOMER_COLUMNS,
         "wallets": WALLET_COLUMNS,
         "costs": COST_COLUMNS,
+        "holdings": HOLDINGS_COLUMNS,
     }
     for kind, columns in expected.items():
         for path in (demo.inbox / kind).iterdir():
@@ -133,6 +144,7 @@ def test_counts_agree_with_files_report_and_sidecar(demo: Generated) -> None:
     rows = {
         "transactions": demo.transactions().height,
         **{kind: demo.extract(kind).height for kind in ("customers", "wallets", "costs")},
+        "holdings": demo.holdings().height,
     }
     assert dict(demo.report.counts) == rows == sidecar["counts"]
     assert rows["customers"] == DEMO_BUYERS + sidecar["prospects"]
@@ -186,6 +198,53 @@ def test_last_file_carries_exactly_one_correction_and_one_duplicate(demo: Genera
     before = earlier.filter(pl.col("transaction_id") == corrected["transaction_id"][0])
     assert before["amount"][0] == sidecar["corrected_original_amount"]
     assert corrected["amount"][0] == sidecar["corrected_amount"] != before["amount"][0]
+
+
+def test_holdings_are_month_end_balances_of_a_share_of_active_buyers(demo: Generated) -> None:
+    holdings = demo.holdings()
+    names = [path.name for path in sorted((demo.inbox / "holdings").iterdir())]
+    month_ends = ["06-30", "07-31", "08-31", "09-30", "10-31", "11-30", "12-31"]
+    assert names == [f"holdings_2025-{day}.csv" for day in month_ends]
+    assert holdings.select("customer_id", "product_id", "balance_date").is_unique().all()
+    assert (holdings["balance"] >= 0).all()
+    customers = demo.extract("customers")
+    recent = demo.transactions().filter(
+        pl.col("transaction_date") >= END_DATE - timedelta(days=HOLDER_ACTIVE_DAYS)
+    )
+    open_buyers = customers.filter(
+        pl.col("customer_id").is_in(recent["customer_id"].implode())
+        & (pl.col("status") == "active")
+    )
+    holders = holdings["customer_id"].unique()
+    assert holders.is_in(open_buyers["customer_id"].implode()).all()
+    assert abs(holders.len() / open_buyers.height - HOLDER_SHARE) < 0.03
+    assert set(holdings["risk_level"].drop_nulls().unique()) <= {f"R{n}" for n in range(1, 6)}
+    assert set(holdings["liquidity"].drop_nulls().unique()) == {"medium"}  # time deposits
+
+
+def test_holdings_plant_unsuitable_stale_sold_and_wealthy_positions(demo: Generated) -> None:
+    """Enough of each case for the wealth view to show it (demo size, fixed seed)."""
+    holdings = demo.holdings()
+    latest = holdings.group_by("customer_id", "product_id").agg(
+        pl.col("balance_date").max().alias("last"),
+        pl.col("balance").sort_by("balance_date").last().alias("last_balance"),
+    )
+    stale = latest.filter((pl.col("last") <= date(2025, 10, 31)) & (pl.col("last_balance") > 0))
+    sold = latest.filter(pl.col("last_balance") == 0)
+    assert stale.height >= 30 and sold.height >= 20
+    profiles = demo.extract("customers").select("customer_id", "risk_profile")
+    risky_for_conservative = holdings.join(profiles, on="customer_id").filter(
+        (pl.col("risk_profile") == "conservative")
+        & pl.col("asset_class").is_in(["equities", "funds"])
+    )
+    assert risky_for_conservative["customer_id"].n_unique() >= 30  # above R2: unsuitable
+    aum = (
+        holdings.filter(pl.col("balance_date") == date(2025, 12, 31))
+        .group_by("customer_id")
+        .agg(pl.col("balance").sum())
+    )
+    assert (aum["balance"] >= 6_000_000).sum() >= 1
+    assert (aum["balance"].is_between(500_000, 6_000_000, closed="left")).sum() >= 30
 
 
 def test_prospects_are_customers_without_transactions(demo: Generated) -> None:
