@@ -457,7 +457,7 @@ def wealth_section(holdings: pl.DataFrame, currency: str) -> Section:
         (text(row["aum_tier"]), *(count(row[c]) for c in counts), amount(row["aum"]))
         for row in per_tier.iter_rows(named=True)
     ]
-    rows.append(("all tiers", *(count(totals[c]) for c in counts), amount(totals["aum"])))
+    rows.append(("all holders", *(count(totals[c]) for c in counts), amount(totals["aum"])))
     columns = ("AUM tier", *counts, f"AUM ({currency})")
     return Section(
         "wealth",

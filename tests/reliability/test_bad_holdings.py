@@ -59,6 +59,7 @@ HOLDINGS_CASES: tuple[tuple[str, str | None], ...] = (
     ("C1,2025-05-31,X13,,900000,,,", "missing_asset_class"),
     ("C1,2025-05-31,X14,cash,lots,,,", "unparseable_balance"),
     ("C1,2025-05-31,X15,cash,1e15,,,", "balance_out_of_bounds"),
+    ("C1,0001-01-01,X17,cash,900000,,,", "balance_date_before_earliest"),  # ERP sentinel
     (
         "C1,2025-05-31,X16,crypto,-5,,7,",
         "negative_balance; risk_level_out_of_range; unknown_asset_class",
@@ -179,6 +180,86 @@ def test_a_correction_replaces_the_balance_and_is_audited_once(tmp_path: Path) -
     assert query(root, "select count(*) from holdings_replaced") == [(1,)]
 
 
+def test_a_re_delivered_old_extract_does_not_undo_a_newer_correction(tmp_path: Path) -> None:
+    """SPEC §2: the file that sorts last wins, whatever the arrival order."""
+    root = new_project(tmp_path)
+    put(
+        root,
+        "holdings",
+        "h_2025-05-31.csv",
+        csv_text(HEADER, "C1,2025-04-30,F1,funds,120,,,", "C1,2025-05-31,F1,funds,130,,,"),
+    )
+    ingest(root)
+    # The April extract arrives late (a re-delivery): its 100 is the older version.
+    put(root, "holdings", "h_2025-04-30.csv", csv_text(HEADER, "C1,2025-04-30,F1,funds,100,,,"))
+    late = ingest(root, "run-2")["h_2025-04-30.csv"]
+    assert (late.rows_read, late.rows_loaded, late.rows_replaced) == (1, 0, 1)
+    assert query(root, "select balance from holdings_replaced") == [(100.0,)]
+    assert _aum(root, date(2025, 5, 15))["aum"] == 120.0
+
+
+def test_holdings_of_unknown_customers_are_quarantined_when_configured(tmp_path: Path) -> None:
+    """`[quality] unknown_customers = "quarantine"` covers holdings like transactions."""
+    root = new_project(tmp_path, '[quality]\nunknown_customers = "quarantine"\n')
+    put(root, "customers", "c.csv", csv_text("customer_id,risk_profile", "C1,steady"))
+    put(
+        root,
+        "holdings",
+        "h.csv",
+        csv_text(HEADER, "C1,2025-05-31,F1,funds,100,,,", "C9,2025-05-31,F1,funds,900000,,,"),
+    )
+    outcome = ingest(root)["h.csv"]
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (1, 1)
+    assert quarantine_of(root) == [("h.csv", 3, "unknown_customer")]
+    assert _aum(root, date(2025, 5, 31))["aum"] == 100.0  # C9's 900,000 is nobody's AUM
+
+
+def test_a_holdings_file_read_in_many_batches_loads_what_one_batch_loads(tmp_path: Path) -> None:
+    """The streaming ingest validates holdings batch by batch: same rows, lines and reasons.
+
+    30,000 rows (about 1.2 MB) are several 512 KiB batches under a 32 MiB budget;
+    every 1,000th row has an unknown asset class. The AUM of D is then the sum
+    of the good rows, computed here by hand: customer c holds the rows with
+    i % 50 == c, each balance i % 90 + 1.
+    """
+    rows = [
+        f"C{i % 50},2025-05-31,P{i},{'crypto' if i % 1000 == 0 else 'funds'},{i % 90 + 1},,,"
+        for i in range(30_000)
+    ]
+    tables = {}
+    for budget in ("32MiB", "4GiB"):
+        root = new_project(tmp_path / budget, f'[engine]\nmemory_limit = "{budget}"\n')
+        put(root, "holdings", "h.csv", csv_text(HEADER, *rows))
+        outcome = ingest(root)["h.csv"]
+        assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined) == (
+            30_000,
+            29_970,
+            30,
+        )
+        tables[budget] = (
+            query(root, "select product_id, _line, balance from holdings order by 1"),
+            quarantine_of(root),
+        )
+    assert tables["32MiB"] == tables["4GiB"]
+    assert tables["32MiB"][1][:2] == [("h.csv", 2, "unknown_asset_class"),
+                                      ("h.csv", 1002, "unknown_asset_class")]  # fmt: skip
+    settings = load_settings(tmp_path / "32MiB" / "customer-equity.toml")
+    inputs = warehouse_inputs(settings, date(2025, 5, 31))
+    aum = dict(
+        holdings_tables(inputs.holdings, inputs.customers, date(2025, 5, 31), settings)[
+            "customer_holdings"
+        ]
+        .select("customer_id", "aum")
+        .collect()
+        .iter_rows()
+    )
+    expected = {f"C{c}": 0.0 for c in range(50)}
+    for i in range(30_000):
+        if i % 1000:
+            expected[f"C{i % 50}"] += i % 90 + 1
+    assert aum == expected
+
+
 def test_point_in_time_a_snapshot_ignores_later_balances(tmp_path: Path) -> None:
     root = new_project(tmp_path)
     put(
@@ -226,8 +307,12 @@ def test_the_run_summary_shows_the_unknown_folder_and_the_wealth_view(
     put(root, "holding", "h.csv", csv_text(HEADER, "C0000001,2025-12-31,F1,funds,100,,,"))
     output = run_to_end(root, cli_env)
     assert "holding/: not an extract kind" in output
-    assert "wealth view: customers by AUM tier and suitability" in output
+    assert "Wealth view" in output
+    holdings = read_partition(root / "lake", "customer_holdings", AS_OF)
+    (total,) = (line for line in output.splitlines() if "all holders" in line)
+    assert f" {holdings.height:,} " in total  # the customers column counts every holder
+    assert f"{holdings['aum'].sum():,.0f}" in total
     quality = read_partition(root / "lake", "data_quality", AS_OF)
     unknown = quality.filter(pl.col("extract_kind") == "holding")
     assert unknown.select("file_name", "status").rows() == [("holding/", "failed")]
-    assert (read_partition(root / "lake", "customer_holdings", AS_OF)["customer_id"] != "").all()
+    assert (holdings["customer_id"] != "").all()
