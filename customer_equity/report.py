@@ -8,6 +8,8 @@ that Spark, pyarrow and Hive skip):
 - `report-<D>.html`: one as-of date. Headline measures, then one section per
   chart; a table that was not published for D (no holdout run, no holdings
   extract) leaves its section saying so, so new tables need no change here.
+  With holdings, customer equity is also shown per AUM tier and the wealth
+  view (AUM tier × suitability, asset mix per tier) gets its section.
 - `history.html`: every published as-of date: equity, churn and customers
   by stage over time, with a link to each date's report.
 
@@ -36,12 +38,15 @@ from plotly.subplots import make_subplots
 from customer_equity import lake
 from customer_equity.settings import TIERS, Settings
 from customer_equity.summary import (
+    AUM_TIER_ORDER,
     STAGE_ORDER,
+    WEALTH_COLUMNS,
     Published,
     Section,
     extracts_section,
     measures_section,
     retention_section,
+    wealth_section,
 )
 
 REPORTS_DIR = "_reports"
@@ -402,21 +407,40 @@ def cohort_heatmap(parts: Partitions) -> ChartSection:
     return ChartSection("cohorts", title, description, _layout(figure, height=560))
 
 
+EQUITY_GROUPINGS = ("segment", "value_tier", "aum_tier")
+
+
+def text_or_none(value: object) -> str:
+    """A group value as a label; the group of customers without one is "(none)"."""
+    return "(none)" if value is None else str(value)
+
+
+def _in_group_order(rows: pl.DataFrame, grouping: str) -> pl.DataFrame:
+    """Value and AUM tiers from the top down, other groups by name; the null group last."""
+    order = {"value_tier": TIERS, "aum_tier": AUM_TIER_ORDER[::-1]}.get(grouping)
+    if order is None:
+        return rows.sort("group_value", nulls_last=True)
+    rank = pl.col("group_value").replace_strict(order, range(len(order)), default=len(order))
+    return rows.sort(rank, "group_value", nulls_last=True)
+
+
 def equity_by_group(parts: Partitions, currency: str) -> ChartSection:
     title = "Customer equity by group"
     description = f"Customer equity (SPEC §7, {currency}) per segment and per value tier."
     equity = parts.read("customer_equity")
     if equity is None:
         return ChartSection("equity", title, description, absent=_absent("customer_equity"))
-    groupings = [g for g in ("segment", "value_tier") if g in set(equity["group_by"])]
+    groupings = [g for g in EQUITY_GROUPINGS if g in set(equity["group_by"])]
     if not groupings:
         return ChartSection("equity", title, description, absent="No active customer: no group.")
+    if "aum_tier" in groupings:
+        description += " With holdings also per AUM tier (SPEC §10); (none): no position on D."
     figure = make_subplots(rows=1, cols=len(groupings), subplot_titles=groupings)
     for col, grouping in enumerate(groupings, start=1):
-        rows = equity.filter(pl.col("group_by") == grouping).sort("group_value", nulls_last=True)
+        rows = _in_group_order(equity.filter(pl.col("group_by") == grouping), grouping)
         figure.add_trace(
             go.Bar(
-                x=[str(v) for v in rows["group_value"]],
+                x=[text_or_none(v) for v in rows["group_value"]],
                 y=rows["customer_equity"].to_list(),
                 customdata=rows["customers"].to_list(),
                 name=grouping,
@@ -512,6 +536,117 @@ def calibration_chart(parts: Partitions) -> ChartSection:
     return ChartSection("calibration", title, description, _layout(figure))
 
 
+SUITABILITY_COLOURS = {"suitable": "#41ab5d", "unsuitable": "#e6550d", "not judged": "#bdbdbd"}
+
+
+def suitability_counts(holdings: pl.LazyFrame) -> pl.DataFrame:
+    """Customers per AUM tier and suitability (suitable / unsuitable / not judged), tiers from
+    mass up to private banking: aum_tier, suitability, customers."""
+    judged = (
+        pl.when(pl.col("suitability_flag").is_null())
+        .then(pl.lit("not judged"))
+        .when(pl.col("suitability_flag"))
+        .then(pl.lit("unsuitable"))
+        .otherwise(pl.lit("suitable"))
+    )
+    return (
+        holdings.group_by("aum_tier", judged.alias("suitability"))
+        .agg(pl.len().cast(pl.Int64).alias("customers"))
+        .collect()
+        .sort(_aum_tier_rank(), "suitability")
+    )
+
+
+def asset_mix_by_tier(holdings: pl.LazyFrame, mix: pl.LazyFrame) -> pl.DataFrame:
+    """AUM per AUM tier and asset class, and its share of the tier's AUM (SPEC §10 mix):
+    aum_tier, asset_class, balance, share."""
+    balances = (
+        mix.filter(pl.col("dimension") == "asset_class")
+        .join(holdings.select("customer_id", "aum_tier"), on="customer_id")
+        .group_by("aum_tier", pl.col("bucket").alias("asset_class"))
+        .agg(pl.col("balance").sum())
+    )
+    return (
+        balances.with_columns(
+            (pl.col("balance") / pl.col("balance").sum().over("aum_tier")).alias("share")
+        )
+        .collect()
+        .sort(_aum_tier_rank(), "asset_class")
+    )
+
+
+def _aum_tier_rank() -> pl.Expr:
+    return pl.col("aum_tier").replace_strict(
+        AUM_TIER_ORDER, range(len(AUM_TIER_ORDER)), default=len(AUM_TIER_ORDER)
+    )
+
+
+def wealth_view(parts: Partitions, currency: str) -> ChartSection:
+    title = "Wealth view: AUM tier × suitability and asset mix"
+    description = (
+        "Left: customers with holdings per AUM tier, by whether their products suit their "
+        "declared risk profile (SPEC §10; not judged: unknown profile or nothing held). "
+        f"Right: the asset mix of each AUM tier, share of its AUM ({currency}) per asset class."
+    )
+    holdings, mix = parts.scan("customer_holdings"), parts.scan("holdings_mix")
+    if holdings is None or mix is None:
+        return ChartSection(
+            "wealth",
+            title,
+            description,
+            absent=_absent("customer_holdings", " (it needs a holdings extract)"),
+        )
+    table = wealth_section(holdings.select(WEALTH_COLUMNS).collect(), currency)
+    counts, assets = suitability_counts(holdings), asset_mix_by_tier(holdings, mix)
+    tiers = counts["aum_tier"].unique(maintain_order=True).to_list()
+    figure = make_subplots(
+        rows=1, cols=2, subplot_titles=("customers by suitability", "asset mix (share of AUM)")
+    )
+    for judged, colour in SUITABILITY_COLOURS.items():
+        rows = dict(
+            counts.filter(pl.col("suitability") == judged)
+            .select("aum_tier", "customers")
+            .iter_rows()
+        )
+        figure.add_trace(
+            go.Bar(
+                x=tiers,
+                y=[rows.get(tier, 0) for tier in tiers],
+                name=judged,
+                marker_color=colour,
+                legendgroup="suitability",
+                hovertemplate="%{x}: %{y:,} customers " + judged + "<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    for asset_class in sorted(assets["asset_class"].unique().to_list()):
+        rows = assets.filter(pl.col("asset_class") == asset_class)
+        shares = dict(rows.select("aum_tier", "share").iter_rows())
+        balances = dict(rows.select("aum_tier", "balance").iter_rows())
+        figure.add_trace(
+            go.Bar(
+                x=tiers,
+                y=[shares.get(tier, 0.0) for tier in tiers],
+                customdata=[balances.get(tier, 0.0) for tier in tiers],
+                name=asset_class,
+                legendgroup="assets",
+                hovertemplate="%{x}, "
+                + asset_class
+                + ": %{y:.1%} (%{customdata:,.0f} "
+                + currency
+                + ")<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
+    figure.update_yaxes(tickformat=",", title="customers", row=1, col=1)
+    figure.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=2)
+    return ChartSection(
+        "wealth", title, description, _layout(figure, barmode="stack", height=460), table=table
+    )
+
+
 def holdings_chart(parts: Partitions, currency: str) -> ChartSection:
     title = "Assets under management"
     description = f"Customers by AUM ({currency}) where a holdings extract exists (SPEC §10)."
@@ -566,6 +701,7 @@ def report_sections(lake_root: Path, as_of: date, settings: Settings) -> list[Ch
         lambda: equity_by_group(parts, currency),
         lambda: retention_scenarios(parts, currency, published),
         lambda: calibration_chart(parts),
+        lambda: wealth_view(parts, currency),
         lambda: holdings_chart(parts, currency),
     )
     return [build() for build in builders]

@@ -238,11 +238,10 @@ def tier_bucket(settings: Settings, as_of: date, layout: BucketLayout, bucket: i
     buckets.write_output_part(tiers, layout, "customer_tiers", bucket)
     metrics = buckets.read_frame(layout, layout.bucket_file("tables/customer_metrics", bucket))
     value = buckets.read_frame(layout, layout.bucket_file("tables/customer_value", bucket))
-    equity = outputs.equity_partials(
-        value.lazy(), metrics.lazy(), tiers.lazy(), settings, _holdings(layout, bucket)
-    )
+    holdings = _holdings(layout, bucket)
+    equity = outputs.equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings, holdings)
     buckets.write_frame(equity, layout, layout.bucket_file("equity", bucket))
-    acquired = outputs.retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings)
+    acquired = outputs.retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings, holdings)
     buckets.write_frame(acquired, layout, layout.bucket_file("acquisitions", bucket))
     _progress("tiered", layout, bucket, metrics.height)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
@@ -89,3 +90,35 @@ def test_markdown_tables_keep_column_count_and_order() -> None:
     table = [line for line in lines if line.startswith("|")]
     assert {line.count(" | ") for line in table if "---" not in line} == {len(groups.columns) - 1}
     assert "1,234" in table[-1] and "1,000,000" in table[-1] and "810" in table[-1]
+
+
+def test_the_wealth_section_counts_holders_per_aum_tier_and_suitability() -> None:
+    """Five holders, counted by hand: mass has one suitable (gap), one unsuitable and one
+    not judged (AUM 300 in all); affluent one unsuitable (gap, 600,000); one tier the
+    configuration knows but the order does not ("ultra") comes after the known ones."""
+    holdings = pl.DataFrame(
+        {
+            "aum_tier": ["affluent", "mass", "mass", "mass", "ultra"],
+            "suitability_flag": [True, False, True, None, False],
+            "liquidity_gap": [True, True, False, None, False],
+            "aum": [600_000.0, 100.0, 150.0, 50.0, 9e6],
+        }
+    )
+    base = dict.fromkeys(EQUITY_COLUMNS) | {"group_by": "base", "group_value": "all"}
+    published = replace(_published([base]), holdings=holdings)
+    summary = run_summary(published, [], as_of=AS_OF, run_id="r", rule_set="clv", currency="USD")
+    wealth = summary.section("wealth")
+    assert wealth.columns[-1] == "AUM (USD)"
+    assert wealth.rows == (
+        ("mass", "1", "1", "1", "3", "1", "300"),
+        ("affluent", "0", "1", "0", "1", "1", "600,000"),
+        ("ultra", "1", "0", "0", "1", "0", "9,000,000"),
+        ("all holders", "2", "2", "1", "5", "2", "9,600,300"),
+    )
+    keys = [s.key for s in summary.sections]
+    assert keys.index("wealth") == keys.index("retention") + 1
+    # Without customer_holdings (no holdings extract) there is no wealth section at all.
+    plain = run_summary(
+        _published([base]), [], as_of=AS_OF, run_id="r", rule_set="clv", currency="USD"
+    )
+    assert "wealth" not in [s.key for s in plain.sections]

@@ -451,10 +451,21 @@ def customer_equity(
 
 
 def retention_partials(
-    metrics: pl.LazyFrame, tiers: pl.LazyFrame, as_of: date, settings: Settings
+    metrics: pl.LazyFrame,
+    tiers: pl.LazyFrame,
+    as_of: date,
+    settings: Settings,
+    holdings: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """Map step 3c: one bucket's customers acquired in the last year and their costs (SPEC §11)."""
-    return retention_rules.acquisition_partials_of(metrics, tiers, as_of, settings.tiers.rule_set)
+    """Map step 3c: one bucket's customers acquired in the last year and their costs (SPEC §11).
+
+    With `holdings` (the bucket's customer_holdings) also per AUM tier, the groups
+    customer_equity has then.
+    """
+    aum_tiers = None if holdings is None else holdings.select("customer_id", "aum_tier")
+    return retention_rules.acquisition_partials_of(
+        metrics, tiers, as_of, settings.tiers.rule_set, aum_tiers
+    )
 
 
 def retention_economics(
@@ -531,7 +542,7 @@ def whole_base_tables(
     tiers = customer_tiers(candidates.lazy(), cutoffs, settings).collect()
     shares = equity_partials(value.lazy(), metrics.lazy(), tiers.lazy(), settings, holdings)
     equity = customer_equity(shares, base.facts.churn, settings).collect()
-    acquired = retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings)
+    acquired = retention_partials(metrics.lazy(), tiers.lazy(), as_of, settings, holdings)
     return {
         **wealth,
         "customer_metrics": metrics,

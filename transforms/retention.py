@@ -168,14 +168,21 @@ def retention_economics(
 
 
 def acquisition_partials_of(
-    metrics: pl.LazyFrame, tiers: pl.LazyFrame, as_of: date, rule_set: str
+    metrics: pl.LazyFrame,
+    tiers: pl.LazyFrame,
+    as_of: date,
+    rule_set: str,
+    aum_tiers: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """`acquisition_partials` of a set of customers (customer_metrics and customer_tiers
-    rows), grouped like customer_equity: base, segment, value tier of rule set `rule_set`."""
+    rows), grouped like customer_equity: base, segment, value tier of rule set `rule_set`
+    and, with `aum_tiers` (customer_id, aum_tier: the run has holdings), AUM tier."""
     main_tiers = tiers.filter(pl.col("rule_set") == rule_set).select("customer_id", "value_tier")
     customers = metrics.select(
         "customer_id", "segment", "first_purchase_date", "acquisition_cost"
     ).join(main_tiers, on="customer_id", how="left")
-    return acquisition_partials(
-        customers, as_of, {"segment": "segment", "value_tier": "value_tier"}
-    )
+    groups = {"segment": "segment", "value_tier": "value_tier"}
+    if aum_tiers is not None:
+        customers = customers.join(aum_tiers, on="customer_id", how="left")
+        groups["aum_tier"] = "aum_tier"
+    return acquisition_partials(customers, as_of, groups)

@@ -25,7 +25,14 @@ from typer.testing import CliRunner
 
 from customer_equity.catalog import catalog_path
 from customer_equity.cli import app
-from customer_equity.report import figures_of, history_path, report_path
+from customer_equity.report import (
+    Partitions,
+    figures_of,
+    history_path,
+    holdings_chart,
+    report_path,
+    wealth_view,
+)
 from flows.nightly import nightly
 from flows.reporting import REPORT_KEY
 from tests.conftest import generated_project
@@ -34,12 +41,13 @@ AS_OF = date(2025, 12, 31)
 EARLIER = date(2025, 12, 30)
 HOLDOUT_FROM = date(2025, 7, 1)
 CHROMIUM = shutil.which("chromium")
-# Every section of a report of a run with a holdout; holdings only once a holdings extract exists.
+# Every section of a report of a run with a holdout and holdings (generated projects have them;
+# without a holdings extract the two wealth sections say so: tested below).
 CHART_SECTIONS = {
     "stages", "tiers", "actions", "clv", "pareto", "churn", "cohorts", "equity", "retention",
-    "calibration",
+    "calibration", "wealth", "holdings",
 }  # fmt: skip
-ABSENT_SECTIONS = {"holdings"}
+ABSENT_SECTIONS: set[str] = set()
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +162,80 @@ def test_the_retention_section_shows_the_published_scenarios(project: Path, page
     assert "replacements / year" in page
 
 
+def _lake_sql(project: Path, sql: str, *tables: str) -> list[tuple[Any, ...]]:
+    files = {t: str(project / f"lake/{t}/as_of_date={AS_OF}/*.parquet") for t in tables}
+    return duckdb.sql(sql, params=files).fetchall()
+
+
+def test_equity_by_group_shows_the_aum_tiers(project: Path, page: str) -> None:
+    """With holdings, the equity chart has a third panel: AUM tiers from the top down."""
+    traces = {t["name"]: t for t in figures_of(page)["equity"]["data"]}
+    assert set(traces) == {"segment", "value_tier", "aum_tier"}
+    published = dict(
+        _lake_sql(
+            project,
+            "select coalesce(group_value, '(none)'), customer_equity "
+            "from read_parquet($customer_equity) where group_by = 'aum_tier'",
+            "customer_equity",
+        )
+    )
+    aum = traces["aum_tier"]
+    assert aum["x"][-1] == "(none)"  # customers without a position, last
+    assert [x for x in aum["x"] if x != "(none)"] == [
+        t for t in ("private_banking", "affluent", "mass") if t in published
+    ]
+    assert dict(zip(aum["x"], aum["y"], strict=True)) == pytest.approx(published)
+
+
+def test_the_wealth_view_agrees_with_an_sql_computation(project: Path, page: str) -> None:
+    """Customers per AUM tier × suitability and the asset mix per tier, counted again in SQL."""
+    traces = figures_of(page)["wealth"]["data"]
+    suitability = {t["name"]: t for t in traces if t["legendgroup"] == "suitability"}
+    counted = _lake_sql(
+        project,
+        "select aum_tier, case when suitability_flag is null then 'not judged' "
+        "when suitability_flag then 'unsuitable' else 'suitable' end, count(*) "
+        "from read_parquet($customer_holdings) group by all",
+        "customer_holdings",
+    )
+    shown = {
+        (tier, name, n)
+        for name, trace in suitability.items()
+        for tier, n in zip(trace["x"], trace["y"], strict=True)
+        if n
+    }
+    assert shown == set(counted)
+    assert "unsuitable" in {name for _, name, _ in counted}  # the sample has unsuitable holders
+    mix = _lake_sql(
+        project,
+        "select h.aum_tier, m.bucket, sum(m.balance) / sum(sum(m.balance)) over (partition by "
+        "h.aum_tier) from read_parquet($holdings_mix) m join read_parquet($customer_holdings) h "
+        "using (customer_id) where m.dimension = 'asset_class' group by h.aum_tier, m.bucket",
+        "holdings_mix",
+        "customer_holdings",
+    )
+    assets = {t["name"]: t for t in traces if t["legendgroup"] == "assets"}
+    shown_mix = {
+        (tier, name): share
+        for name, trace in assets.items()
+        for tier, share in zip(trace["x"], trace["y"], strict=True)
+        if share
+    }
+    assert shown_mix == pytest.approx({(tier, asset): share for tier, asset, share in mix})
+    ((holders,),) = _lake_sql(
+        project, "select count(*) from read_parquet($customer_holdings)", "customer_holdings"
+    )
+    table = page.split('data-section="wealth"', 1)[1].split("</table>", 1)[0]
+    assert "<td>all holders</td>" in table and f">{holders:,}<" in table
+
+
+def test_without_holdings_the_wealth_sections_say_so(tmp_path: Path) -> None:
+    parts = Partitions(tmp_path / "lake", AS_OF)
+    for section in (wealth_view(parts, "USD"), holdings_chart(parts, "USD")):
+        assert section.figure is None and section.table is None
+        assert "customer_holdings was not published" in section.absent
+
+
 def test_the_history_page_covers_every_published_date(project: Path) -> None:
     history = history_path(project / "lake").read_text(encoding="utf-8")
     figures = figures_of(history)
@@ -230,7 +312,14 @@ print(json.dumps((
     all_dates, latest, views = json.loads(out)
     assert all_dates == [2 * customers, 2, "DATE"]  # the README's old one-liner counted this
     assert latest == [customers, AS_OF.isoformat()]
-    for table in ("customer_metrics", "retention_economics", "model_calibration", "data_quality"):
+    for table in (
+        "customer_metrics",
+        "retention_economics",
+        "model_calibration",
+        "data_quality",
+        "customer_holdings",  # the wealth tables need no entry of their own
+        "holdings_mix",
+    ):
         assert table in views and f"latest_{table}" in views
     assert not any(v.startswith("_") or "report" in v for v in views)
 
@@ -324,6 +413,4 @@ def test_the_pages_load_in_headless_chromium_and_draw_every_chart(
     for key in expected:
         assert charts[key]["drawn"] and charts[key]["traces"], key
         assert all(points > 0 for points in charts[key]["traces"]), (key, charts[key])
-    if which == "report":
-        assert charts["holdings"] is None  # the section says the table is absent
     json.dumps(charts)  # plain data came back from the page

@@ -111,3 +111,29 @@ def test_equity_gains_aum_tier_groups_only_with_holdings(
     r_of = dict(tables["customer_value"].select("customer_id", "churn_rate").iter_rows())
     assert rows["affluent"]["churn_rate"] == pytest.approx(r_of["A"])  # a tier of members
     assert rows["affluent"]["lifetime_source"] == "members"
+
+
+def test_retention_economics_counts_acquisitions_per_aum_tier(
+    tables: dict[str, pl.DataFrame],
+) -> None:
+    """SPEC §11 per customer_equity group, AUM tiers included.
+
+    B (mass) first bought on 2025-12-01, inside the 365 days ending on D; A
+    (affluent) first bought on 2024-06-01, outside them: mass acquired 1,
+    affluent 0, as the whole base (1). Before AUM tiers were grouped here, the
+    mass row claimed no acquisition at all.
+    """
+    retention = tables["retention_economics"]
+    by_tier = retention.filter(pl.col("group_by") == "aum_tier")
+    assert dict(by_tier.select("group_value", "customers_acquired").iter_rows()) == {
+        "affluent": 0,
+        "mass": 1,
+    }
+    base = retention.filter(pl.col("group_by") == "base")
+    assert base["customers_acquired"].to_list() == [1]
+    equity = tables["customer_equity"].filter(pl.col("group_by") == "aum_tier")
+    assert (
+        by_tier.select("group_value", "customers")
+        .sort("group_value")
+        .equals(equity.select("group_value", "customers").sort("group_value"))
+    )
