@@ -356,7 +356,9 @@ RETENTION_ECONOMICS = _table(
     "retention_economics",
     ("group_by", "group_value"),
     {
-        "group_by": _col(TEXT, "base, segment or value_tier", nullable=False),
+        "group_by": _col(
+            TEXT, "base, segment, value_tier or (with holdings) aum_tier", nullable=False
+        ),
         "group_value": _col(TEXT, "value of the grouping"),
         "customers": _col(INT, "active customers", nullable=False, checks=NON_NEGATIVE),
         "churn_rate": _col(FLOAT, "r of the group (as in customer_equity)", checks=FRACTION),
