@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from customer_equity.lake import read_table
 from flows.nightly import nightly
 from schemas.outputs import OUTPUT_SCHEMAS
-from tests.conftest import PUBLISHED_TABLES, generated_project, write_config
+from tests.conftest import PUBLISHED_WITH_HOLDINGS, generated_project, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +108,8 @@ def _sorted(lake: Path, table: str) -> pl.DataFrame:
     return read_table(lake, table).drop("as_of_date").sort(key, nulls_last=True)
 
 
-TABLES = [t for t in PUBLISHED_TABLES if t != "data_quality"]
+# Generated projects have holdings: the wealth tables too.
+TABLES = [t for t in PUBLISHED_WITH_HOLDINGS if t != "data_quality"]
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -144,6 +146,17 @@ def test_the_bucket_steps_ran_in_two_worker_processes(dask_lake: Path) -> None:
             messages.extend(log.message for log in page)
     steps = [message for message in messages if f"(run {run}," in message]
     workers = {message.split("worker ", 1)[1].split(",")[0] for message in steps}
-    assert len(steps) == 3 * 5  # measured, valued, tiered: every bucket once
+    per_step = Counter(message.split(" bucket ", 1)[0] for message in steps)
+    # measured, valued, tiered: every bucket once; wealth: each bucket that has holdings
+    assert {s: per_step[s] for s in ("measured", "valued", "tiered")} == dict.fromkeys(
+        ("measured", "valued", "tiered"), 5
+    )
+    assert set(per_step) == {"measured", "valued", "tiered", "wealth"}
+    holders = sum(
+        int(message.split(": ", 1)[1].split(" customers", 1)[0].replace(",", ""))
+        for message in steps
+        if message.startswith("wealth ")
+    )
+    assert holders == read_table(dask_lake, "customer_holdings").height
     assert len(workers) == 2, workers
     assert not any(worker.endswith(f":{os.getpid()}") for worker in workers)
