@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from scipy.special import hyp2f1
 
 from customer_equity.settings import ASSET_CLASSES, EXTRACT_KINDS, Holdings
+from schemas.inputs import COST_TYPES
 
 FileFormat = Literal["csv", "parquet"]
 FloatArray = NDArray[np.float64]
@@ -130,7 +131,6 @@ RISK_PROFILE_WEIGHTS = (0.25, 0.35, 0.25, 0.15)
 ACQUISITION_CHANNELS = ("web", "store", "sales_rep", "partner", "referral")
 ACQUISITION_CHANNEL_WEIGHTS = (0.35, 0.30, 0.20, 0.15)  # for the non-referred
 ACQUISITION_COST_BASE = (60.0, 90.0, 250.0, 150.0, 40.0)  # per acquisition channel, USD
-COST_TYPES = ("acquisition", "development", "retention", "service", "rebate")
 
 PROSPECT_SHARE = 0.05
 REFERRED_SHARE = 0.10

@@ -177,11 +177,3 @@ def published_dates(lake: Path, table: str) -> list[date]:
         if any(folder.glob("*.parquet"))
     )
 
-
-def read_table(lake: Path, table: str) -> pl.DataFrame:
-    """Every partition of `table`, with `as_of_date` as a DATE column."""
-    return pl.read_parquet(
-        lake / table / "**" / "*.parquet",
-        hive_partitioning=True,
-        hive_schema={PARTITION_KEY: pl.Date},
-    )

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from transforms.windows import DAYS_PER_YEAR
+
 ExtractKind = Literal["transactions", "customers", "wallets", "costs", "holdings"]
 EXTRACT_KINDS: tuple[ExtractKind, ...] = (
     "transactions",
@@ -171,7 +173,7 @@ def _iana_zone(value: str) -> str:
 
 
 class Metrics(Strict):
-    window_days: PositiveDays = Field(365, description="W: days ending on D (SPEC §3)")
+    window_days: PositiveDays = Field(DAYS_PER_YEAR, description="W: days ending on D (SPEC §3)")
     frequency_floor_days: PositiveDays = Field(
         30, description="shortest observation a frequency is annualised over"
     )
@@ -182,7 +184,7 @@ class Metrics(Strict):
         default_factory=dict, description="per-category margin rate where cost is absent"
     )
     churn_after_days: PositiveDays = Field(
-        365, description="churned when the last purchase is older than this (SPEC §4)"
+        DAYS_PER_YEAR, description="churned when the last purchase is older than this (SPEC §4)"
     )
     target_share: Fraction = Field(
         default=0.3, description="purchase share K assumed for a potential customer's estimate"

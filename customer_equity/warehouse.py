@@ -183,11 +183,15 @@ def exclusive_lock(lock_path: Path, busy: str, wait_seconds: float) -> Iterator[
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
     with lock_path.open("a+") as handle:
+        busy_seen = False
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not busy_seen:
+                    busy_seen = True
+                    checkpoint("lock-busy", lock_path.name)
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip() or "unknown"

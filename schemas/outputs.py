@@ -412,9 +412,18 @@ MODEL_FIT = _table(
         "value": _col(FLOAT, "maximum-likelihood estimate"),
         "log_likelihood": _col(FLOAT, "at the estimate"),
         "customers": _col(INT, "customers the fit used", nullable=False),
-        "converged": _col(BOOL, "optimiser reported success", nullable=False),
+        "converged": _col(
+            BOOL,
+            "largest gradient of the mean log-likelihood (in log-parameters) at most 1e-5 and "
+            "no parameter on its search bound; the optimiser's own stop flag is not used",
+            nullable=False,
+        ),
         "time_unit": _col(TEXT, "days or weeks", nullable=False),
-        "message": _col(TEXT, "optimiser message, or why the model was not fitted"),
+        "message": _col(
+            TEXT,
+            "converged or not and why, how the optimiser stopped, which columns an unused fit "
+            "left null; or why the model was not fitted",
+        ),
     },
     [],
     "Fitted BG/NBD and Gamma-Gamma parameters for D (SPEC §6).",

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from customer_equity.lake import PARTITION_KEY
 from customer_equity.settings import Settings, load_settings
 from schemas.outputs import OUTPUT_SCHEMAS
 from transforms.outputs import Inputs
@@ -85,6 +86,15 @@ def warehouse_inputs(settings: Settings, as_of: date) -> Inputs:
     )
     layout = snapshot(one_bucket, as_of, f"tests-{as_of.isoformat()}")
     return Inputs(**bucket_inputs(layout, 0))
+
+
+def read_table(lake: Path, table: str) -> pl.DataFrame:
+    """Every partition of a lake table, with `as_of_date` as a DATE column (as BI tools read it)."""
+    return pl.read_parquet(
+        lake / table / "**" / "*.parquet",
+        hive_partitioning=True,
+        hive_schema={PARTITION_KEY: pl.Date},
+    )
 
 
 def frame(rows: list[dict[str, object]], schema: dict[str, type[pl.DataType]]) -> pl.LazyFrame:

@@ -19,7 +19,6 @@ from scipy.special import hyp2f1
 
 from customer_equity.generate import (
     COST_COLUMNS,
-    COST_TYPES,
     CUSTOMER_COLUMNS,
     HOLDER_ACTIVE_DAYS,
     HOLDER_SHARE,
@@ -32,6 +31,7 @@ from customer_equity.generate import (
     expected_transactions_per_buyer,
     generate_extracts,
 )
+from schemas.inputs import COST_TYPES
 
 END_DATE = date(2025, 12, 31)
 DEMO_BUYERS = 3000

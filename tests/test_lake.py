@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from customer_equity.lake import STAGING_DIR, partition_dir, read_table, write_partition
+from customer_equity.lake import STAGING_DIR, partition_dir, write_partition
+from tests.conftest import read_table
 
 D1, D2 = date(2025, 1, 1), date(2025, 1, 2)
 

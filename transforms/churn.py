@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from transforms.metrics import is_purchase
-from transforms.windows import days_between
+from transforms.windows import DAYS_PER_YEAR, days_between
 
 BASE_GROUP = "base"
 
@@ -69,7 +69,7 @@ def churn_cohort(
     transaction_date and amount of rows dated ≤ D. Per customer only, so any
     subset of customers gives its share of the counts. Columns: customer_id, lost.
     """
-    year_ago = as_of - timedelta(days=365)
+    year_ago = as_of - timedelta(days=DAYS_PER_YEAR)
 
     def status_at(day: date) -> pl.LazyFrame:
         last = last_activity(transactions.filter(pl.col("transaction_date") <= day))

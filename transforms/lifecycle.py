@@ -9,7 +9,7 @@ import polars as pl
 from customer_equity.settings import STAGES, Lifecycle
 from transforms.metrics import window_metrics
 from transforms.share import wallet_overlap
-from transforms.windows import preceding, trailing
+from transforms.windows import DAYS_PER_YEAR, preceding, trailing
 
 __all__ = ["STAGES", "lifecycle_stage", "with_decline_halves"]
 
@@ -158,7 +158,7 @@ def lifecycle_stage(frame: pl.LazyFrame, lifecycle: Lifecycle) -> pl.LazyFrame:
             "maturity",
             pl.when(has_wallet)
             .then(pl.col("purchase_share") >= lifecycle.maturity_share)
-            .otherwise((pl.col("tenure_days") > 365) & stable),
+            .otherwise((pl.col("tenure_days") > DAYS_PER_YEAR) & stable),
             pl.when(has_wallet)
             .then(pl.format("maturity: purchase share {}", _pct(pl.col("purchase_share"))))
             .otherwise(

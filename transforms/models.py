@@ -5,7 +5,8 @@ summaries repeat a lot, so each bucket of customers contributes its distinct
 summary rows with the number of customers behind each (`repeat_purchase_rows`,
 `spend_rows`); the fits weight the rows and are identical whatever the
 bucketing. Applying a fit (P(alive), expected purchases and value) is per
-customer. The maths lives in `transforms.probabilistic`.
+customer. The maths lives in `transforms.bgnbd`, `transforms.gamma_gamma` and
+`transforms.probabilistic` (the two combined).
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ import polars as pl
 
 from customer_equity.settings import Settings
 from schemas.outputs import polars_schema
+from transforms.bgnbd import BgNbdFit, fit_bgnbd, p_alive
+from transforms.gamma_gamma import GammaGammaFit, expected_value_per_purchase, fit_gamma_gamma
+from transforms.maximum_likelihood import ModelFitError, PredictionError
 from transforms.probabilistic import (
     DAYS_PER_TIME_UNIT,
-    BgNbdFit,
-    GammaGammaFit,
-    ModelFitError,
-    PredictionError,
     calibration_holdout_table,
-    expected_value_per_purchase,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    p_alive,
     probabilistic_value,
 )
 

@@ -13,7 +13,7 @@ import polars as pl
 
 from customer_equity.settings import Metrics
 from transforms.money import money_from_units, money_sum, money_units
-from transforms.windows import Period
+from transforms.windows import DAYS_PER_YEAR, Period
 
 
 def wallet_overlap(
@@ -74,7 +74,7 @@ def purchase_share(
         .with_columns(
             pl.col("purchase_share_raw").clip(upper_bound=1.0).alias("purchase_share"),
             (pl.col("purchase_share_raw") > 1.0).alias("purchase_share_clipped"),
-            (pl.col("wallet_total") * 365.0 / pl.col("wallet_days")).alias("annual_wallet"),
+            (pl.col("wallet_total") * DAYS_PER_YEAR / pl.col("wallet_days")).alias("annual_wallet"),
         )
         .select(
             "customer_id",

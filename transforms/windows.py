@@ -11,7 +11,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
-DAYS_PER_YEAR = 365.0
+# A year, wherever the rules say one: window W, the churn look-back, annualising.
+DAYS_PER_YEAR = 365
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
@@ -27,14 +26,14 @@ from typer.testing import CliRunner
 
 import flows.nightly as nightly_module
 from customer_equity.cli import app
-from customer_equity.faults import PAUSE_AT
 from customer_equity.generate import generate_extracts
-from customer_equity.lake import STAGING_DIR, read_partition, read_table
-from customer_equity.warehouse import WarehouseBusyError, warehouse_lock
+from customer_equity.lake import STAGING_DIR, read_partition
+from customer_equity.warehouse import WarehouseBusyError
 from flows.backfill import SUMMARY_KEY, BackfillError, as_of_dates, backfill, backfill_dates
 from flows.nightly import nightly
+from tests.checkpoints import Holds
 from tests.conftest import PUBLISHED_WITH_HOLDINGS as TABLES
-from tests.conftest import generated_project, write_config
+from tests.conftest import generated_project, read_table, write_config
 
 END = date(2025, 12, 31)
 
@@ -220,20 +219,9 @@ def in_thread(pool: ThreadPoolExecutor, call: Callable[[], object]) -> Future[ob
     return pool.submit(contextvars.copy_context().run, call)
 
 
-def wait_until_locked(warehouse: Path, timeout: float = 60) -> None:
-    """Return once some run holds the warehouse lock (probing it without blocking anyone long)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            # Take and release at once: holding the probe would make the run under test
-            # (which does not wait) find the warehouse busy instead.
-            with warehouse_lock(warehouse, wait_seconds=0):
-                probed_free = True
-        except WarehouseBusyError:
-            return
-        assert probed_free
-        time.sleep(0.05)
-    raise AssertionError("the first run never took the warehouse lock")
+# The first run stops inside its lock here until the test lets it go (customer_equity.faults).
+INSIDE_THE_LOCK = "lake-before-swap:customer_metrics"
+FOUND_IT_BUSY = "lock-busy:warehouse.duckdb.lock"
 
 
 @pytest.fixture
@@ -246,14 +234,18 @@ def fresh(tmp_path: Path, prefect_harness: None) -> Path:
 def test_a_second_run_without_waiting_fails_naming_the_lock_and_writes_nothing(
     fresh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Hold the first run inside its locked section long enough to collide with it.
-    monkeypatch.setenv(PAUSE_AT, "lake-before-swap:customer_metrics=5")
+    holds = Holds(fresh / "holds")
+    for name, value in holds.env(INSIDE_THE_LOCK).items():
+        monkeypatch.setenv(name, value)
     config = config_of(fresh)
     with ThreadPoolExecutor(max_workers=1) as pool:
         first = in_thread(pool, lambda: nightly(as_of=END, config=config, lock_wait_seconds=60))
-        wait_until_locked(fresh / "warehouse.duckdb")
-        with pytest.raises(WarehouseBusyError, match=r"warehouse\.duckdb\.lock") as busy:
-            nightly(as_of=END - timedelta(days=1), config=config, lock_wait_seconds=0)
+        try:
+            holds.wait_reached(INSIDE_THE_LOCK, running=lambda: not first.done())
+            with pytest.raises(WarehouseBusyError, match=r"warehouse\.duckdb\.lock") as busy:
+                nightly(as_of=END - timedelta(days=1), config=config, lock_wait_seconds=0)
+        finally:
+            holds.release(INSIDE_THE_LOCK)
         assert "another run is writing" in str(busy.value)
         assert "waited 0 s" in str(busy.value)  # failed at once instead of queueing
         first_result = first.result(timeout=120)
@@ -269,13 +261,21 @@ def test_a_second_run_without_waiting_fails_naming_the_lock_and_writes_nothing(
 def test_two_waiting_runs_both_complete_one_after_the_other(
     fresh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(PAUSE_AT, "lake-before-swap:customer_metrics=1")
+    # The first run goes on only once the second has found the lock taken and waits for it.
+    holds = Holds(fresh / "holds")
+    for name, value in holds.env(INSIDE_THE_LOCK, FOUND_IT_BUSY).items():
+        monkeypatch.setenv(name, value)
     config = config_of(fresh)
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = [
             in_thread(pool, lambda: nightly(as_of=END, config=config, lock_wait_seconds=120)),
             in_thread(pool, lambda: nightly(as_of=END, config=config, lock_wait_seconds=120)),
         ]
+        try:
+            for point in (INSIDE_THE_LOCK, FOUND_IT_BUSY):
+                holds.wait_reached(point, running=lambda: not all(run.done() for run in runs))
+        finally:
+            holds.release(INSIDE_THE_LOCK, FOUND_IT_BUSY)
         results = [run.result(timeout=180) for run in runs]
     # The inbox was loaded exactly once: one run loaded it, the other found it loaded.
     loaders = [r for r in results if any(f["status"] == "loaded" for f in r["files"])]  # type: ignore[union-attr]

@@ -27,10 +27,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from customer_equity.lake import read_table
 from flows.nightly import nightly
 from schemas.outputs import OUTPUT_SCHEMAS
-from tests.conftest import DATA, write_config
+from tests.conftest import DATA, read_table, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -19,10 +19,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from customer_equity.lake import read_table
 from flows.nightly import nightly
 from schemas.outputs import OUTPUT_SCHEMAS
-from tests.conftest import PUBLISHED_WITH_HOLDINGS, generated_project, write_config
+from tests.conftest import PUBLISHED_WITH_HOLDINGS, generated_project, read_table, write_config
 
 pytestmark = pytest.mark.slow
 

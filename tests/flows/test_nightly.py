@@ -9,9 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from customer_equity.lake import read_table
 from flows.nightly import nightly
-from tests.conftest import generated_project
+from tests.conftest import generated_project, read_table
 
 AS_OF = date(2025, 12, 31)
 SPEC_METRICS_COLUMNS = [

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from prefect.settings import get_current_settings
 
 from customer_equity.generate import generate_extracts
+from tests.checkpoints import trace_env, traced_points
 from tests.reliability.support import (
     AS_OF,
     TX_HEADER,
@@ -63,11 +63,11 @@ def baseline(
 ) -> Baseline:
     """One uninterrupted run of `crash_inputs`: what every crashed-and-resumed run must equal."""
     root = copy_inbox(crash_inputs, tmp_path_factory.mktemp("baseline"))
-    started = time.monotonic()
-    run_to_end(root, cli_env)
+    trace = root / "checkpoints.txt"
+    run_to_end(root, cli_env, faults=trace_env(trace))
     return Baseline(
         root=root,
-        seconds=time.monotonic() - started,
         lake=lake_tables(root),
         warehouse=warehouse_tables(root),
+        checkpoints=tuple(traced_points(trace)),
     )

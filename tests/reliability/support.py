@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 
 from customer_equity import warehouse
 from customer_equity.ingest import FileOutcome, ingest_inbox
-from customer_equity.lake import read_table, table_names
+from customer_equity.lake import table_names
 from customer_equity.settings import EXTRACT_KINDS
-from tests.conftest import settings_of, write_config
+from tests.conftest import read_table, settings_of, write_config
 
 AS_OF = date(2025, 12, 31)
 # Fixed "now" for the future-date rule, so the tests do not age.
@@ -49,12 +49,13 @@ WAREHOUSE_TABLES = (
 
 @dataclass(frozen=True)
 class Baseline:
-    """One uninterrupted CLI run: its folder, duration and what it left in lake and warehouse."""
+    """One uninterrupted CLI run: its folder, what it left in lake and warehouse, and every
+    checkpoint (`customer_equity.faults`) it passed, in order."""
 
     root: Path
-    seconds: float
     lake: dict[str, pl.DataFrame]
     warehouse: dict[str, pl.DataFrame]
+    checkpoints: tuple[str, ...]
 
 
 def new_project(root: Path, config: str = "") -> Path:
@@ -111,9 +112,11 @@ def start_run(
     )
 
 
-def run_to_end(root: Path, env: Mapping[str, str], *extra: str) -> str:
+def run_to_end(
+    root: Path, env: Mapping[str, str], *extra: str, faults: Mapping[str, str] | None = None
+) -> str:
     """Run the CLI to completion; fail the test with its output when it does not succeed."""
-    process = start_run(root, env, *extra)
+    process = start_run(root, env, *extra, faults=faults)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, f"run failed ({process.returncode}):\n{output[-4000:]}"
     return output

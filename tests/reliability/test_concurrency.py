@@ -1,8 +1,10 @@
 """Issue 6.6: two runs at once never interleave; lake readers see the old or the new partition.
 
 Both runs are real `customer-equity run` processes started together on the
-same folder. The lock holder pauses inside the lock (`CUSTOMER_EQUITY_PAUSE_AT`)
-so that the second one surely collides with it, however the two start-ups race.
+same folder. Whichever takes the lock is held inside it, at `ingest-done`
+(`customer_equity.faults`), until the test has seen the other one collide with
+it: fail at once, or find the lock busy and start waiting. So the two surely
+overlap, however the start-ups race and however loaded the machine is.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from customer_equity.faults import PAUSE_AT
-from customer_equity.lake import read_table, write_partition
+from customer_equity.lake import write_partition
+from tests.checkpoints import Holds
+from tests.conftest import read_table
 from tests.reliability.support import (
     Baseline,
     assert_lake_clean,
@@ -32,24 +35,58 @@ from tests.reliability.support import (
 
 pytestmark = pytest.mark.slow
 
-HOLD_THE_LOCK = {PAUSE_AT: "ingest-done=3"}
-
 
 def _without_data_quality(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return {name: frame for name, frame in tables.items() if name != "data_quality"}
 
 
-def _two_runs(root: Path, cli_env: dict[str, str], *extra: str) -> list[tuple[int, str]]:
-    runs = [start_run(root, cli_env, *extra, faults=HOLD_THE_LOCK) for _ in range(2)]
+# Where the lock holder stops, and where the other run stops once it finds the lock busy.
+INSIDE_THE_LOCK = "ingest-done"
+FOUND_IT_BUSY = "lock-busy:warehouse.duckdb.lock"
+
+
+def _outcomes(runs: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     return [(run.returncode, output) for run, output in zip(runs, outputs, strict=True)]
+
+
+def _two_runs_without_waiting(
+    root: Path, cli_env: dict[str, str], holds: Holds
+) -> list[tuple[int, str]]:
+    """The holder stays inside the lock until the other run has failed on it."""
+    faults = holds.env(INSIDE_THE_LOCK)
+    runs = [start_run(root, cli_env, faults=faults) for _ in range(2)]
+    try:
+        holder = holds.wait_reached(INSIDE_THE_LOCK, running=lambda: _any_running(runs))
+        (other,) = [run for run in runs if run.pid != holder]
+        other.communicate(timeout=300)
+    finally:
+        holds.release(INSIDE_THE_LOCK)
+    return _outcomes(runs)
+
+
+def _two_waiting_runs(root: Path, cli_env: dict[str, str], holds: Holds) -> list[tuple[int, str]]:
+    """Both wait for the lock; the holder goes on once the other is seen waiting for it."""
+    faults = holds.env(INSIDE_THE_LOCK, FOUND_IT_BUSY)
+    runs = [start_run(root, cli_env, "--wait", "120", faults=faults) for _ in range(2)]
+    try:
+        holder = holds.wait_reached(INSIDE_THE_LOCK, running=lambda: _any_running(runs))
+        waiter = holds.wait_reached(FOUND_IT_BUSY, running=lambda: _any_running(runs))
+        assert waiter != holder
+    finally:
+        holds.release(INSIDE_THE_LOCK, FOUND_IT_BUSY)
+    return _outcomes(runs)
+
+
+def _any_running(runs: list[subprocess.Popen[str]]) -> bool:
+    return any(run.poll() is None for run in runs)
 
 
 def test_of_two_runs_started_together_one_proceeds_and_the_other_fails_naming_the_lock(
     crash_inputs: Path, baseline: Baseline, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     root = copy_inbox(crash_inputs, tmp_path / "project")
-    results = _two_runs(root, cli_env)
+    results = _two_runs_without_waiting(root, cli_env, Holds(tmp_path / "holds"))
     codes = sorted(code for code, _ in results)
     assert codes[0] == 0 and codes[1] != 0, results
     (refused,) = [output for code, output in results if code != 0]
@@ -68,7 +105,7 @@ def test_with_wait_the_second_run_queues_and_loads_nothing_twice(
     crash_inputs: Path, baseline: Baseline, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     root = copy_inbox(crash_inputs, tmp_path / "project")
-    results = _two_runs(root, cli_env, "--wait", "120")
+    results = _two_waiting_runs(root, cli_env, Holds(tmp_path / "holds"))
     assert [code for code, _ in results] == [0, 0], results
     # The partition of D is the second run's: it found every file already loaded (or broken),
     # and it still reports the first run's loads of D with their counts (issue 10.7).

@@ -1,20 +1,25 @@
-"""The Polars transforms against an independent DuckDB SQL implementation, on generated data."""
+"""The Polars transforms against an independent DuckDB SQL implementation, on generated data.
+
+The SQL (`customer_metrics_core.sql` beside this file) is a test oracle: the
+pipeline never runs it, so it lives here and not in the installed package.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from customer_equity import warehouse
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
 from tests.conftest import generated_project, settings_of, warehouse_inputs
 from transforms.outputs import customer_metrics
 
+ORACLE_SQL = Path(__file__).with_name("customer_metrics_core.sql")
 AS_OF_DATES = [date(2024, 6, 30), date(2025, 3, 15), date(2025, 10, 1), date(2025, 12, 31)]
 
 
@@ -42,7 +47,7 @@ def _by_sql(settings: Settings, as_of: date) -> pl.DataFrame:
         "maturity_share": lifecycle.maturity_share,
     }
     with duckdb.connect(str(settings.paths.warehouse), read_only=True) as con:
-        return con.sql(warehouse.sql_text("checks/customer_metrics_core"), params=params).pl()
+        return con.sql(ORACLE_SQL.read_text(encoding="utf-8"), params=params).pl()
 
 
 @pytest.mark.parametrize("as_of", AS_OF_DATES, ids=str)

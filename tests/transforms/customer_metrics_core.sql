@@ -1,7 +1,8 @@
 -- A second, independent implementation of the core of `customer_metrics`
 -- (SPEC §3–§5) written straight from the SPEC in DuckDB SQL. The pipeline
--- never uses it: the tests run it beside the Polars transforms and require the
--- same orders, revenue, margin, frequency/recency/T, churn flag and stage.
+-- never uses it, so it is not shipped: tests/transforms/test_crosscheck.py runs
+-- it beside the Polars transforms and requires the same orders, revenue,
+-- margin, frequency/recency/T, churn flag and stage.
 -- Money is summed as DECIMAL so that both sides add exactly.
 with periods as (
     select 'window' as period, $as_of::date - ($window_days - 1)::integer as first_day,
