@@ -176,4 +176,3 @@ def published_dates(lake: Path, table: str) -> list[date]:
         for folder in (lake / table).glob(f"{prefix}*")
         if any(folder.glob("*.parquet"))
     )
-

@@ -11,6 +11,7 @@ import pandera.polars as pa
 import polars as pl
 
 from customer_equity.settings import STAGES
+from transforms.maximum_likelihood import GRADIENT_TOLERANCE
 
 FLOAT, INT, TEXT, DATE, BOOL = pl.Float64, pl.Int64, pl.String, pl.Date, pl.Boolean
 
@@ -414,8 +415,9 @@ MODEL_FIT = _table(
         "customers": _col(INT, "customers the fit used", nullable=False),
         "converged": _col(
             BOOL,
-            "largest gradient of the mean log-likelihood (in log-parameters) at most 1e-5 and "
-            "no parameter on its search bound; the optimiser's own stop flag is not used",
+            "largest gradient of the mean log-likelihood (in log-parameters) at most "
+            f"{GRADIENT_TOLERANCE:g} and no parameter on its search bound (the optimiser's own "
+            "stop flag is not used); false when the model was not fitted",
             nullable=False,
         ),
         "time_unit": _col(TEXT, "days or weeks", nullable=False),

@@ -26,9 +26,9 @@ import polars as pl
 from transforms.churn import BASE_GROUP
 from transforms.money import money_from_units, money_units
 from transforms.value import pvifa
-from transforms.windows import trailing
+from transforms.windows import DAYS_PER_YEAR, trailing
 
-ACQUISITION_WINDOW_DAYS = 365
+ACQUISITION_WINDOW_DAYS = DAYS_PER_YEAR
 ONE_POINT = 0.01
 # Output column -> change of the churn rate r (SPEC §11's scenarios).
 CHURN_SCENARIOS = {
@@ -37,7 +37,9 @@ CHURN_SCENARIOS = {
     "equity_churn_plus_5pts": 0.05,
 }
 ACQUIRED_IN_GROUP = "group"
-ACQUIRED_IN_BASE = "base (no customer acquired in the group in the last 365 days)"
+ACQUIRED_IN_BASE = (
+    f"base (no customer acquired in the group in the last {ACQUISITION_WINDOW_DAYS} days)"
+)
 
 
 def acquisition_partials(

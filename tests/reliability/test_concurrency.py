@@ -51,11 +51,11 @@ def _outcomes(runs: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
 
 
 def _two_runs_without_waiting(
-    root: Path, cli_env: dict[str, str], holds: Holds
+    roots: tuple[Path, Path], cli_env: dict[str, str], holds: Holds
 ) -> list[tuple[int, str]]:
-    """The holder stays inside the lock until the other run has failed on it."""
+    """One run in each of `roots`; the holder stays inside the lock until the other has failed."""
     faults = holds.env(INSIDE_THE_LOCK)
-    runs = [start_run(root, cli_env, faults=faults) for _ in range(2)]
+    runs = [start_run(root, cli_env, faults=faults) for root in roots]
     try:
         holder = holds.wait_reached(INSIDE_THE_LOCK, running=lambda: _any_running(runs))
         (other,) = [run for run in runs if run.pid != holder]
@@ -86,7 +86,7 @@ def test_of_two_runs_started_together_one_proceeds_and_the_other_fails_naming_th
     crash_inputs: Path, baseline: Baseline, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     root = copy_inbox(crash_inputs, tmp_path / "project")
-    results = _two_runs_without_waiting(root, cli_env, Holds(tmp_path / "holds"))
+    results = _two_runs_without_waiting((root, root), cli_env, Holds(tmp_path / "holds"))
     codes = sorted(code for code, _ in results)
     assert codes[0] == 0 and codes[1] != 0, results
     (refused,) = [output for code, output in results if code != 0]
@@ -179,11 +179,10 @@ def test_two_warehouses_publishing_into_one_lake_never_interleave(
         config = root / "customer-equity.toml"
         config.write_text(config.read_text().replace('lake = "lake"', f'lake = "{lake}"'))
         roots.append(root)
-    runs = [start_run(root, cli_env, faults=HOLD_THE_LOCK) for root in roots]
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
-    codes = sorted(run.returncode for run in runs)
-    assert codes[0] == 0 and codes[1] != 0, outputs
-    (refused,) = [out for run, out in zip(runs, outputs, strict=True) if run.returncode != 0]
+    results = _two_runs_without_waiting((roots[0], roots[1]), cli_env, Holds(tmp_path / "holds"))
+    codes = sorted(code for code, _ in results)
+    assert codes[0] == 0 and codes[1] != 0, results
+    (refused,) = [output for code, output in results if code != 0]
     message = " ".join(refused.split())
     assert f"another run is publishing into {lake} (lock {lake / '.lake.lock'}" in message
     quality = read_table(lake, "data_quality")

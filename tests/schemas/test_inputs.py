@@ -20,8 +20,11 @@ from pandera.errors import SchemaErrors
 from customer_equity.settings import EXTRACT_KINDS
 from schemas.inputs import (
     COST_TYPES,
+    KNOWN_CUSTOMER,
+    MAX_TEXT_CHARS,
     RAW_PREFIX,
     SERVE_COST_TYPES,
+    WALLET_OVERLAP,
     InputRules,
     input_schema,
     key_columns,
@@ -33,8 +36,12 @@ RULES = InputRules(
     base_currency="USD",
     max_abs_amount=1_000.0,
     latest_allowed_date=date(2025, 12, 31),
-    known_customer_ids=pl.Series(["C1", "C2"]),
+    earliest_allowed_date=date(2000, 1, 1),
+    check_known_customers=True,
+    check_wallet_overlaps=True,
 )
+BEFORE_EARLIEST = date(1999, 12, 31)
+TOO_LONG = "x" * (MAX_TEXT_CHARS + 1)
 
 VALID: dict[str, dict[str, object]] = {
     "transactions": {
@@ -48,6 +55,7 @@ VALID: dict[str, dict[str, object]] = {
         "channel": "web",
         "discount": 0.5,
         "currency": "USD",
+        KNOWN_CUSTOMER: True,  # the ingest's look-up in the customers loaded so far
     },
     "customers": {
         "customer_id": "C1",
@@ -66,12 +74,15 @@ VALID: dict[str, dict[str, object]] = {
         "period_start": date(2025, 1, 1),
         "period_end": date(2025, 12, 31),
         "total_purchases": 100.0,
+        WALLET_OVERLAP: False,  # the ingest's look-up in the periods loaded so far
     },
     "costs": {
+        "cost_id": "K1",
         "customer_id": "C1",
         "cost_date": date(2025, 6, 1),
         "cost_type": "service",
         "amount": 20.0,
+        KNOWN_CUSTOMER: True,
     },
 }
 
@@ -108,7 +119,7 @@ BROKEN: list[tuple[str, str, dict[str, object]] | tuple[str, str, dict[str, obje
     ("transactions", "negative_discount", {"discount": -0.5}),
     ("transactions", "discount_out_of_bounds", {"discount": 1_500.0}),
     ("transactions", "non_base_currency", {"currency": "EUR"}),
-    ("transactions", "unknown_customer", {"customer_id": "C9"}),
+    ("transactions", "unknown_customer", {KNOWN_CUSTOMER: False}),
     ("customers", "unparseable_created_date", _unparseable("created_date")),
     ("customers", "unparseable_closed_date", _unparseable("closed_date")),
     ("customers", "unparseable_aum", _unparseable("aum")),
@@ -120,12 +131,38 @@ BROKEN: list[tuple[str, str, dict[str, object]] | tuple[str, str, dict[str, obje
     ("wallets", "negative_total_purchases", {"total_purchases": -1.0}),
     ("wallets", "total_purchases_out_of_bounds", {"total_purchases": 2_000_000.0}),
     ("wallets", "period_end_before_start", {"period_end": date(2024, 12, 31)}),
+    ("wallets", "overlapping_wallet_period", {WALLET_OVERLAP: True}),
     ("costs", "unparseable_cost_date", _unparseable("cost_date"), ALSO_NULL),
     ("costs", "unparseable_amount", _unparseable("amount"), ALSO_NULL),
     ("costs", "cost_date_in_future", {"cost_date": date(2026, 1, 1)}),
     ("costs", "unknown_cost_type", {"cost_type": "bribe"}),
     ("costs", "amount_out_of_bounds", {"amount": 1_000.01}),
+    ("costs", "unknown_customer", {KNOWN_CUSTOMER: False}),
 ]
+# A value that breaks one check may break a second, which then fails with it.
+ALSO_FAILS = {
+    ("transactions", "currency"): "non_base_currency",
+    ("customers", "status"): "unknown_status",
+    ("customers", "closed_date"): "closed_before_created",
+    ("wallets", "period_end"): "period_end_before_start",
+    ("costs", "cost_type"): "unknown_cost_type",
+}
+
+
+def _limit_cases() -> list[tuple[str, ...]]:
+    """Every date column has the configured earliest date; every text column a length limit."""
+    cases: list[tuple[str, ...]] = []
+    for kind in EXTRACT_KINDS:
+        for name, column in input_schema(kind).columns.items():
+            also = (ALSO_FAILS[kind, name],) if (kind, name) in ALSO_FAILS else ()
+            if column.dtype.type == pl.Date:
+                cases.append((kind, f"{name}_before_earliest", {name: BEFORE_EARLIEST}, *also))  # type: ignore[arg-type]
+            elif column.dtype.type == pl.String:
+                cases.append((kind, f"{name}_too_long", {name: TOO_LONG}, *also))  # type: ignore[arg-type]
+    return cases
+
+
+BROKEN += _limit_cases()  # type: ignore[arg-type]
 
 
 def staged(kind: str, fault: dict[str, object] | None = None) -> pl.DataFrame:
@@ -133,6 +170,7 @@ def staged(kind: str, fault: dict[str, object] | None = None) -> pl.DataFrame:
     schema = input_schema(kind)
     dtypes = {name: column.dtype.type for name, column in schema.columns.items()}
     raw = {RAW_PREFIX + name: pl.String for name in typed_columns(schema)}
+    flags = {name: pl.Boolean for name in (KNOWN_CUSTOMER, WALLET_OVERLAP) if name in VALID[kind]}
 
     def row(values: dict[str, object]) -> dict[str, object]:
         text = {RAW_PREFIX + name: _source_text(values[name]) for name in typed_columns(schema)}
@@ -142,7 +180,7 @@ def staged(kind: str, fault: dict[str, object] | None = None) -> pl.DataFrame:
     if fault is not None:
         faulty = row({**VALID[kind], **fault})
         rows.append({**faulty, **{k: v for k, v in fault.items() if k.startswith(RAW_PREFIX)}})
-    return pl.DataFrame(rows, schema={**dtypes, **raw})
+    return pl.DataFrame(rows, schema={**dtypes, **raw, **flags})
 
 
 def _source_text(value: object) -> str | None:
@@ -199,7 +237,7 @@ def test_a_missing_required_value_fails_as_not_nullable(kind: str, column: str) 
 def test_without_rules_only_the_run_independent_checks_bind() -> None:
     """The limits of a run (bounds, dates, currency, known customers) come from its rules."""
     fault = {
-        "customer_id": "C9",
+        KNOWN_CUSTOMER: False,
         "transaction_date": date(2999, 1, 1),
         "amount": 1e12,
         "discount": -0.5,
@@ -213,7 +251,7 @@ def test_keys_required_and_typed_columns_are_the_staging_contract() -> None:
     transactions = input_schema("transactions")
     assert key_columns(transactions) == ("transaction_id",)
     assert key_columns(input_schema("wallets")) == ("customer_id", "period_start")
-    assert key_columns(input_schema("costs")) == ("customer_id", "cost_date", "cost_type")
+    assert key_columns(input_schema("costs")) == ("cost_id",)
     assert required_columns(transactions) == [
         "transaction_id",
         "customer_id",

@@ -48,6 +48,7 @@ ROW_RULE_BREAKERS: dict[str, dict[str, object]] = {
     "rows_accounted": {"rows_read": 5},
     "error_iff_failed": {"error": "truncated file"},
     "unprofitable_is_general": {"unprofitable": True, "value_tier": "core"},
+    "replacements_within_base": {"replacements_per_year": 2.0},  # of 1 customer
 }
 TABLES = sorted(OUTPUT_SCHEMAS)
 
