@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: demo test test-fast lint format bench server serve backfill clean
+.PHONY: demo test test-fast lint format wheel bench server serve backfill clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The installable package: one import name, customer_equity (pyproject.toml, force-include).
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation --no-index --wheel-dir dist .
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_model_fit.py
@@ -58,4 +62,4 @@ backfill: $(STAMP)
 		--param start=$(START) --param end=$(END) --watch
 
 clean:
-	rm -rf data .prefect .pytest_cache .ruff_cache
+	rm -rf data dist .prefect .pytest_cache .ruff_cache

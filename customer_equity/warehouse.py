@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -23,9 +24,8 @@ from customer_equity.faults import checkpoint
 from customer_equity.settings import EXTRACT_KINDS, ExtractKind
 from schemas.inputs import input_schema
 
-SQL_ROOT = Path(__file__).resolve().parents[1] / "sql"
-if not SQL_ROOT.is_dir():  # installed as a wheel: sql/ is packaged beside this module
-    SQL_ROOT = Path(__file__).resolve().parent / "_sql"
+# The repository's sql/ folder, as a package resource: read from the checkout or the wheel.
+SQL_FILES = resources.files("customer_equity.sql")
 
 DUCKDB_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",
@@ -58,8 +58,11 @@ class WarehouseBusyError(RuntimeError):
 
 @cache
 def sql_text(name: str) -> str:
-    """The text of `sql/<name>.sql`."""
-    return (SQL_ROOT / f"{name}.sql").read_text(encoding="utf-8")
+    """The text of `sql/<name>.sql` (`name` may name a subfolder: `staging/stg_customers`)."""
+    path = SQL_FILES
+    for part in f"{name}.sql".split("/"):
+        path = path.joinpath(part)  # one part at a time: a namespace package's paths take one
+    return path.read_text(encoding="utf-8")
 
 
 def sql_statements(name: str) -> list[str]:
