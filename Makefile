@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # The inner loop while editing: every test not marked `slow` (no end-to-end flow run,
-# no subprocess, no crash or concurrency scenario); about a fifth of the suite's time.
+# no subprocess, no crash or concurrency scenario); about two fifths of the suite's time.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow" -q

@@ -30,7 +30,7 @@ import json, re, sys, time
 from datetime import date
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterName
-from flows.nightly import nightly
+from customer_equity.flows.nightly import nightly
 
 def peak_mib():
     for line in open("/proc/self/status"):

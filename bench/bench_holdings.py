@@ -33,7 +33,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 from customer_equity.settings import ASSET_CLASSES, Settings
-from transforms.outputs import holdings_tables
+from customer_equity.transforms.outputs import holdings_tables
 
 holders, as_of = int(sys.argv[1]), date.fromisoformat(sys.argv[2])
 rng = np.random.default_rng(holders)

@@ -35,9 +35,9 @@ import numpy as np
 import polars as pl
 import scipy
 
-from transforms.bgnbd import fit_bgnbd
-from transforms.gamma_gamma import fit_gamma_gamma
-from transforms.probabilistic import probabilistic_value
+from customer_equity.transforms.bgnbd import fit_bgnbd
+from customer_equity.transforms.gamma_gamma import fit_gamma_gamma
+from customer_equity.transforms.probabilistic import probabilistic_value
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "model_fit.json"
 BASELINE_CUSTOMERS = 10_000

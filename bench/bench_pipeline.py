@@ -74,7 +74,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId,
 )
-from flows.nightly import nightly
+from customer_equity.flows.nightly import nightly
 started = time.perf_counter()
 state = nightly(as_of=date.fromisoformat(sys.argv[2]), config=sys.argv[1], return_state=True)
 flow_seconds = time.perf_counter() - started

@@ -32,7 +32,7 @@ FLOW_PROGRAM = """
 import json, sys
 from datetime import date
 from customer_equity.cli import prefect_session
-from flows.nightly import nightly
+from customer_equity.flows.nightly import nightly
 with prefect_session():
     result = nightly(as_of=date.fromisoformat(sys.argv[2]), config=sys.argv[1])
 print(json.dumps({"rows_read": sum(f["rows_read"] for f in result["files"])}))

@@ -36,9 +36,9 @@ import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
 from customer_equity import warehouse
+from customer_equity.schemas.inputs import input_schema
+from customer_equity.schemas.outputs import conform
 from customer_equity.settings import EXTRACT_KINDS, ExtractKind, Settings
-from schemas.inputs import input_schema
-from schemas.outputs import conform
 
 DATE_COLUMN: dict[ExtractKind, str] = {
     "transactions": "transaction_date",

@@ -184,7 +184,7 @@ def run(
     """Run the nightly flow for one as-of date."""
     settings = _settings(config)
     with prefect_session() as kept:
-        from flows.nightly import nightly
+        from customer_equity.flows.nightly import nightly
 
         result = nightly(
             as_of=as_of.date(),
@@ -212,7 +212,7 @@ def demo(config: Path | None = ConfigOption) -> None:
         # The sample files were just written, and completely: no settle time for them.
         overrides["inbox.settle_seconds"] = 0
     with prefect_session() as kept:
-        from flows.nightly import nightly
+        from customer_equity.flows.nightly import nightly
 
         result = nightly(
             as_of=settings.demo_as_of,
@@ -320,7 +320,7 @@ def backfill(
     date is reported, the other dates still run, and the exit code is 1; the
     message names the --dates to re-run exactly the failed ones.
     """
-    from flows.backfill import BackfillError, backfill_dates
+    from customer_equity.flows.backfill import BackfillError, backfill_dates
 
     settings = _settings(config)
     overrides = _overrides(set_) or None
@@ -331,7 +331,7 @@ def backfill(
     except (ValueError, ConfigError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    from flows.backfill import backfill as backfill_flow
+    from customer_equity.flows.backfill import backfill as backfill_flow
 
     try:
         with prefect_session() as kept:
@@ -388,7 +388,7 @@ def serve(config: Path | None = ConfigOption) -> None:
                 "make server (or .venv/bin/prefect server start) and export PREFECT_API_URL "
                 "(docs/runbook.md).[/yellow]"
             )
-        from flows.deployments import serve as serve_deployments
+        from customer_equity.flows.deployments import serve as serve_deployments
 
         serve_deployments(settings, config)
 
@@ -405,7 +405,7 @@ def deploy(
     Workers of that pool (`prefect worker start --pool NAME`) then run them;
     they need this package installed and the config file at the same path.
     """
-    from flows.deployments import deploy as deploy_deployments
+    from customer_equity.flows.deployments import deploy as deploy_deployments
 
     settings = _settings(config)
     try:
@@ -419,8 +419,8 @@ def deploy(
 def _print_run(result: dict[str, Any], settings: Settings, kept: bool) -> None:
     """What a user wants after a run: the run summary, where the report and the tables went."""
     from customer_equity.catalog import catalog_path
+    from customer_equity.flows.artifacts import summary_of
     from customer_equity.summary import print_summary
-    from flows.artifacts import summary_of
 
     print_summary(summary_of(settings, result), console)
     lake = settings.paths.lake

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from customer_equity.schemas.dictionary import data_dictionary
 from customer_equity.settings import settings_reference
-from schemas.dictionary import data_dictionary
 
 GENERATED_DOCS: dict[str, Callable[[], str]] = {
     "data_dictionary.md": data_dictionary,

@@ -38,8 +38,8 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy.special import hyp2f1
 
+from customer_equity.schemas.inputs import COST_TYPES
 from customer_equity.settings import ASSET_CLASSES, EXTRACT_KINDS, Holdings
-from schemas.inputs import COST_TYPES
 
 FileFormat = Literal["csv", "parquet"]
 FloatArray = NDArray[np.float64]

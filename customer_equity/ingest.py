@@ -53,9 +53,7 @@ from customer_equity.extracts import (
     utf8_text_file,
 )
 from customer_equity.faults import checkpoint
-from customer_equity.settings import INGEST_ORDER, ExtractKind, Settings
-from customer_equity.warehouse import audit_table, quote
-from schemas.inputs import (
+from customer_equity.schemas.inputs import (
     CUSTOMER_CHECKED_KINDS,
     KNOWN_CUSTOMER,
     WALLET_OVERLAP,
@@ -67,6 +65,8 @@ from schemas.inputs import (
     row_key_when_null,
     typed_columns,
 )
+from customer_equity.settings import INGEST_ORDER, ExtractKind, Settings
+from customer_equity.warehouse import audit_table, quote
 
 __all__ = ["AccountingError", "ExtractError", "FileOutcome", "discover_extracts", "ingest_inbox"]
 

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from transforms.windows import DAYS_PER_YEAR
+from customer_equity.transforms.windows import DAYS_PER_YEAR
 
 ExtractKind = Literal["transactions", "customers", "wallets", "costs", "holdings"]
 EXTRACT_KINDS: tuple[ExtractKind, ...] = (

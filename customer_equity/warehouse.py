@@ -21,8 +21,8 @@ import polars as pl
 import pyarrow
 
 from customer_equity.faults import checkpoint
+from customer_equity.schemas.inputs import input_schema
 from customer_equity.settings import EXTRACT_KINDS, ExtractKind
-from schemas.inputs import input_schema
 
 # The repository's sql/ folder, as a package resource: read from the checkout or the wheel.
 SQL_FILES = resources.files("customer_equity.sql")

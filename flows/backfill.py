@@ -28,9 +28,9 @@ from prefect.artifacts import (
 )
 
 from customer_equity import lake
+from customer_equity.flows import nightly as nightly_module
 from customer_equity.settings import Settings, load_settings
 from customer_equity.summary import business_figures
-from flows import nightly as nightly_module
 
 PROGRESS_KEY = "backfill-progress"
 SUMMARY_KEY = "backfill-summary"

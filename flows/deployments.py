@@ -27,9 +27,9 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
+from customer_equity.flows.backfill import backfill
+from customer_equity.flows.nightly import nightly
 from customer_equity.settings import Settings
-from flows.backfill import backfill
-from flows.nightly import nightly
 
 NIGHTLY = "nightly/nightly"
 BACKFILL = "backfill/backfill"

@@ -11,12 +11,9 @@ from prefect import Task, flow, get_run_logger, runtime, unmapped
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from customer_equity.buckets import BucketLayout, remove_stale_runs
-from customer_equity.lake import clear_staging, lake_lock
-from customer_equity.settings import Engine, Settings, load_settings
-from customer_equity.warehouse import warehouse_lock
-from flows.artifacts import publish_run_artifacts
-from flows.reporting import publish_report
-from flows.tasks import (
+from customer_equity.flows.artifacts import publish_run_artifacts
+from customer_equity.flows.reporting import publish_report
+from customer_equity.flows.tasks import (
     calibration_bucket,
     holdout_cut_off,
     ingest_extracts,
@@ -32,6 +29,9 @@ from flows.tasks import (
     wealth_bucket,
     write_data_quality,
 )
+from customer_equity.lake import clear_staging, lake_lock
+from customer_equity.settings import Engine, Settings, load_settings
+from customer_equity.warehouse import warehouse_lock
 
 
 def as_of_for(scheduled: datetime, timezone: str) -> date:

@@ -27,8 +27,8 @@ from customer_equity.faults import checkpoint
 from customer_equity.ingest import ingest_inbox
 from customer_equity.progress import file_progress, heartbeat
 from customer_equity.settings import Settings
-from transforms import outputs
-from transforms.models import PurchaseModels, model_calibration, model_fit
+from customer_equity.transforms import outputs
+from customer_equity.transforms.models import PurchaseModels, model_calibration, model_fit
 
 
 @task(name="ingest-extracts", cache_policy=NO_CACHE)

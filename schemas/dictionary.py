@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandera.polars as pa
 
+from customer_equity.schemas.inputs import input_schema
+from customer_equity.schemas.outputs import OUTPUT_SCHEMAS
 from customer_equity.settings import EXTRACT_KINDS
-from schemas.inputs import input_schema
-from schemas.outputs import OUTPUT_SCHEMAS
 
 
 def _check_names(column: pa.Column) -> str:

@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 
 from customer_equity.settings import STAGES
-from transforms.maximum_likelihood import GRADIENT_TOLERANCE
+from customer_equity.transforms.maximum_likelihood import GRADIENT_TOLERANCE
 
 FLOAT, INT, TEXT, DATE, BOOL = pl.Float64, pl.Int64, pl.String, pl.Date, pl.Boolean
 

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from customer_equity.lake import PARTITION_KEY
+from customer_equity.schemas.outputs import OUTPUT_SCHEMAS
 from customer_equity.settings import Settings, load_settings
-from schemas.outputs import OUTPUT_SCHEMAS
-from transforms.outputs import Inputs
+from customer_equity.transforms.outputs import Inputs
 
 # Set before any test module imports Prefect: this machine has no telemetry endpoint.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -31,7 +31,7 @@ from customer_equity.generate import (
     expected_transactions_per_buyer,
     generate_extracts,
 )
-from schemas.inputs import COST_TYPES
+from customer_equity.schemas.inputs import COST_TYPES
 
 END_DATE = date(2025, 12, 31)
 DEMO_BUYERS = 3000

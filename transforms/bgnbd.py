@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from transforms.maximum_likelihood import (
+from customer_equity.transforms.maximum_likelihood import (
     PARAMETER_RANGE,
     FloatArray,
     ModelFitError,

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from transforms.metrics import is_purchase
-from transforms.windows import DAYS_PER_YEAR, days_between
+from customer_equity.transforms.metrics import is_purchase
+from customer_equity.transforms.windows import DAYS_PER_YEAR, days_between
 
 BASE_GROUP = "base"
 

@@ -22,8 +22,13 @@ from __future__ import annotations
 import polars as pl
 
 from customer_equity.settings import Value
-from transforms.money import money_from_units, money_units, rate_from_units, rate_units
-from transforms.value import base_lifetime, pvifa, with_group_lifetimes
+from customer_equity.transforms.money import (
+    money_from_units,
+    money_units,
+    rate_from_units,
+    rate_units,
+)
+from customer_equity.transforms.value import base_lifetime, pvifa, with_group_lifetimes
 
 MEMBERS = "members"
 BASE = "base"

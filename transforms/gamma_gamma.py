@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from transforms.maximum_likelihood import (
+from customer_equity.transforms.maximum_likelihood import (
     FloatArray,
     ModelFitError,
     as_float_vector,

@@ -21,8 +21,8 @@ from datetime import date, timedelta
 import polars as pl
 
 from customer_equity.settings import AumTiers, Holdings
-from transforms.money import money_sum, rate_sum
-from transforms.windows import days_between, up_to
+from customer_equity.transforms.money import money_sum, rate_sum
+from customer_equity.transforms.windows import days_between, up_to
 
 PRODUCT = ["customer_id", "product_id"]
 MIX_DIMENSIONS = ("asset_class", "liquidity", "goal")

@@ -7,9 +7,9 @@ from datetime import date
 import polars as pl
 
 from customer_equity.settings import STAGES, Lifecycle
-from transforms.metrics import window_metrics
-from transforms.share import wallet_overlap
-from transforms.windows import DAYS_PER_YEAR, preceding, trailing
+from customer_equity.transforms.metrics import window_metrics
+from customer_equity.transforms.share import wallet_overlap
+from customer_equity.transforms.windows import DAYS_PER_YEAR, preceding, trailing
 
 __all__ = ["STAGES", "lifecycle_stage", "with_decline_halves"]
 

@@ -11,10 +11,10 @@ from typing import Literal
 
 import polars as pl
 
+from customer_equity.schemas.inputs import SERVE_COST_TYPES
 from customer_equity.settings import Metrics
-from schemas.inputs import SERVE_COST_TYPES
-from transforms.money import money_mean, money_sum
-from transforms.windows import Period, annualisation_factor, days_between
+from customer_equity.transforms.money import money_mean, money_sum
+from customer_equity.transforms.windows import Period, annualisation_factor, days_between
 
 
 def costed_transactions(transactions: pl.LazyFrame, metrics: Metrics) -> pl.LazyFrame:

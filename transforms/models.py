@@ -17,12 +17,16 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from customer_equity.schemas.outputs import polars_schema
 from customer_equity.settings import Settings
-from schemas.outputs import polars_schema
-from transforms.bgnbd import BgNbdFit, fit_bgnbd, p_alive
-from transforms.gamma_gamma import GammaGammaFit, expected_value_per_purchase, fit_gamma_gamma
-from transforms.maximum_likelihood import ModelFitError, PredictionError
-from transforms.probabilistic import (
+from customer_equity.transforms.bgnbd import BgNbdFit, fit_bgnbd, p_alive
+from customer_equity.transforms.gamma_gamma import (
+    GammaGammaFit,
+    expected_value_per_purchase,
+    fit_gamma_gamma,
+)
+from customer_equity.transforms.maximum_likelihood import ModelFitError, PredictionError
+from customer_equity.transforms.probabilistic import (
     DAYS_PER_TIME_UNIT,
     calibration_holdout_table,
     probabilistic_value,

@@ -28,17 +28,17 @@ from datetime import date
 
 import polars as pl
 
+from customer_equity.schemas.inputs import input_schema
+from customer_equity.schemas.outputs import OUTPUT_SCHEMAS
 from customer_equity.settings import Settings
-from schemas.inputs import input_schema
-from schemas.outputs import OUTPUT_SCHEMAS
-from transforms import churn as churn_rules
-from transforms import equity as equity_rules
-from transforms import holdings as holdings_rules
-from transforms import retention as retention_rules
-from transforms import tiers as tier_rules
-from transforms.cohorts import cohort_activity, cohort_triangle
-from transforms.lifecycle import lifecycle_stage, with_decline_halves
-from transforms.metrics import (
+from customer_equity.transforms import churn as churn_rules
+from customer_equity.transforms import equity as equity_rules
+from customer_equity.transforms import holdings as holdings_rules
+from customer_equity.transforms import retention as retention_rules
+from customer_equity.transforms import tiers as tier_rules
+from customer_equity.transforms.cohorts import cohort_activity, cohort_triangle
+from customer_equity.transforms.lifecycle import lifecycle_stage, with_decline_halves
+from customer_equity.transforms.metrics import (
     annual_contribution,
     annualised,
     cost_rows,
@@ -49,7 +49,7 @@ from transforms.metrics import (
     window_metrics,
     with_known_costs,
 )
-from transforms.models import (
+from customer_equity.transforms.models import (
     PurchaseModels,
     calibration_rows,
     fit_purchase_models,
@@ -59,20 +59,20 @@ from transforms.models import (
     repeat_purchase_rows,
     spend_rows,
 )
-from transforms.profit import (
+from customer_equity.transforms.profit import (
     own_profit,
     referral_margin_units,
     referrals_known,
     with_referral_value,
 )
-from transforms.share import (
+from customer_equity.transforms.share import (
     contribution_identity,
     prospect_estimate,
     purchase_share,
     segment_margin_units,
 )
-from transforms.value import lifetime_values
-from transforms.windows import trailing, up_to
+from customer_equity.transforms.value import lifetime_values
+from customer_equity.transforms.windows import trailing, up_to
 
 
 def no_holdings() -> pl.LazyFrame:

@@ -15,9 +15,14 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike, NDArray
 
-from transforms.bgnbd import BgNbdFit, expected_purchases, p_alive, purchases_if_alive
-from transforms.gamma_gamma import GammaGammaFit, expected_value_per_purchase
-from transforms.maximum_likelihood import (
+from customer_equity.transforms.bgnbd import (
+    BgNbdFit,
+    expected_purchases,
+    p_alive,
+    purchases_if_alive,
+)
+from customer_equity.transforms.gamma_gamma import GammaGammaFit, expected_value_per_purchase
+from customer_equity.transforms.maximum_likelihood import (
     FloatArray,
     PredictionError,
     as_float_vector,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.metrics import is_purchase
-from transforms.money import money_from_units, money_sum, money_units
-from transforms.windows import Period
+from customer_equity.transforms.metrics import is_purchase
+from customer_equity.transforms.money import money_from_units, money_sum, money_units
+from customer_equity.transforms.windows import Period
 
 
 def core_category(transactions: pl.LazyFrame) -> pl.LazyFrame:

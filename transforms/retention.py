@@ -23,10 +23,10 @@ from datetime import date
 
 import polars as pl
 
-from transforms.churn import BASE_GROUP
-from transforms.money import money_from_units, money_units
-from transforms.value import pvifa
-from transforms.windows import DAYS_PER_YEAR, trailing
+from customer_equity.transforms.churn import BASE_GROUP
+from customer_equity.transforms.money import money_from_units, money_units
+from customer_equity.transforms.value import pvifa
+from customer_equity.transforms.windows import DAYS_PER_YEAR, trailing
 
 ACQUISITION_WINDOW_DAYS = DAYS_PER_YEAR
 ONE_POINT = 0.01

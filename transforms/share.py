@@ -12,8 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from customer_equity.settings import Metrics
-from transforms.money import money_from_units, money_sum, money_units
-from transforms.windows import DAYS_PER_YEAR, Period
+from customer_equity.transforms.money import money_from_units, money_sum, money_units
+from customer_equity.transforms.windows import DAYS_PER_YEAR, Period
 
 
 def wallet_overlap(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 
 from customer_equity.settings import Value
-from transforms.churn import BASE_GROUP
+from customer_equity.transforms.churn import BASE_GROUP
 
 
 def pvifa(discount_rate: float | pl.Expr, years: pl.Expr) -> pl.Expr:

@@ -11,8 +11,21 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-import flows.nightly as nightly_module
+import customer_equity.flows.nightly as nightly_module
 from customer_equity import summary as run_summary
+from customer_equity.flows import artifacts
+from customer_equity.flows.artifacts import (
+    ARTIFACT_KEY,
+    CHURN_EQUITY_KEY,
+    DATA_QUALITY_KEY,
+    PARTITIONS_KEY,
+    STAGE_TIER_KEY,
+    churn_equity_markdown,
+    summary_of,
+)
+from customer_equity.flows.backfill import PROGRESS_KEY, SUMMARY_KEY
+from customer_equity.flows.nightly import nightly
+from customer_equity.flows.reporting import REPORT_KEY
 from customer_equity.lake import read_partition
 from customer_equity.summary import (
     COUNT_COLUMNS,
@@ -22,19 +35,6 @@ from customer_equity.summary import (
     to_markdown,
     to_records,
 )
-from flows import artifacts
-from flows.artifacts import (
-    ARTIFACT_KEY,
-    CHURN_EQUITY_KEY,
-    DATA_QUALITY_KEY,
-    PARTITIONS_KEY,
-    STAGE_TIER_KEY,
-    churn_equity_markdown,
-    summary_of,
-)
-from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
-from flows.nightly import nightly
-from flows.reporting import REPORT_KEY
 from tests.conftest import generated_project, settings_of
 
 AS_OF = date(2025, 12, 31)

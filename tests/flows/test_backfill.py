@@ -24,13 +24,19 @@ from prefect import flow, get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from typer.testing import CliRunner
 
-import flows.nightly as nightly_module
+import customer_equity.flows.nightly as nightly_module
 from customer_equity.cli import app
+from customer_equity.flows.backfill import (
+    SUMMARY_KEY,
+    BackfillError,
+    as_of_dates,
+    backfill,
+    backfill_dates,
+)
+from customer_equity.flows.nightly import nightly
 from customer_equity.generate import generate_extracts
 from customer_equity.lake import STAGING_DIR, read_partition
 from customer_equity.warehouse import WarehouseBusyError
-from flows.backfill import SUMMARY_KEY, BackfillError, as_of_dates, backfill, backfill_dates
-from flows.nightly import nightly
 from tests.checkpoints import Holds
 from tests.conftest import PUBLISHED_WITH_HOLDINGS as TABLES
 from tests.conftest import generated_project, read_table, write_config

@@ -27,8 +27,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.nightly import nightly
-from schemas.outputs import OUTPUT_SCHEMAS
+from customer_equity.flows.nightly import nightly
+from customer_equity.schemas.outputs import OUTPUT_SCHEMAS
 from tests.conftest import DATA, read_table, write_config
 
 pytestmark = pytest.mark.slow

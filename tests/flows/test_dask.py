@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.nightly import nightly
-from schemas.outputs import OUTPUT_SCHEMAS
+from customer_equity.flows.nightly import nightly
+from customer_equity.schemas.outputs import OUTPUT_SCHEMAS
 from tests.conftest import PUBLISHED_WITH_HOLDINGS, generated_project, read_table, write_config
 
 pytestmark = pytest.mark.slow

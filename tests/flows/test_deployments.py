@@ -34,13 +34,18 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from customer_equity.flows.artifacts import (
+    CHURN_EQUITY_KEY,
+    DATA_QUALITY_KEY,
+    PARTITIONS_KEY,
+    STAGE_TIER_KEY,
+)
+from customer_equity.flows.backfill import PROGRESS_KEY, SUMMARY_KEY
+from customer_equity.flows.deployments import BACKFILL, NIGHTLY, build_deployments, deploy
+from customer_equity.flows.nightly import as_of_for
+from customer_equity.flows.reporting import REPORT_KEY
 from customer_equity.lake import read_partition
 from customer_equity.settings import ConfigError, load_settings
-from flows.artifacts import CHURN_EQUITY_KEY, DATA_QUALITY_KEY, PARTITIONS_KEY, STAGE_TIER_KEY
-from flows.backfill import PROGRESS_KEY, SUMMARY_KEY
-from flows.deployments import BACKFILL, NIGHTLY, build_deployments, deploy
-from flows.nightly import as_of_for
-from flows.reporting import REPORT_KEY
 from tests.conftest import PUBLISHED_WITH_HOLDINGS as TABLES
 from tests.conftest import generated_project, write_config
 
@@ -332,8 +337,8 @@ def test_the_same_deployments_register_on_a_work_pool_for_teams(
         deploy(load_settings(config), config, "customer-equity")
         with get_client(sync_client=True) as client:
             for name, entrypoint in (
-                (NIGHTLY, "flows.nightly.nightly"),
-                (BACKFILL, "flows.backfill.backfill"),
+                (NIGHTLY, "customer_equity.flows.nightly.nightly"),
+                (BACKFILL, "customer_equity.flows.backfill.backfill"),
             ):
                 deployment = client.read_deployment_by_name(name)
                 assert deployment.work_pool_name == "customer-equity"

@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 
 from customer_equity import cli
+from customer_equity.flows.artifacts import churn_equity_markdown, summary_of
+from customer_equity.flows.nightly import nightly
 from customer_equity.lake import read_partition
-from flows.artifacts import churn_equity_markdown, summary_of
-from flows.nightly import nightly
 from tests.conftest import DATA, settings_of, write_config, write_extract
 
 CUT_OFF = date(1997, 9, 30)

@@ -22,10 +22,10 @@ import pytest
 
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
+from customer_equity.transforms.models import buyers_summary
+from customer_equity.transforms.outputs import customer_metrics_of, purchase_models, whole_base
 from tests.conftest import generated_project, settings_of, warehouse_inputs
 from tests.transforms.test_probabilistic import bgnbd_log_likelihood, standard_errors
-from transforms.models import buyers_summary
-from transforms.outputs import customer_metrics_of, purchase_models, whole_base
 
 AS_OF = date(2025, 12, 31)
 

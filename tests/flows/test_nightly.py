@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from flows.nightly import nightly
+from customer_equity.flows.nightly import nightly
 from tests.conftest import generated_project, read_table
 
 AS_OF = date(2025, 12, 31)

@@ -25,6 +25,8 @@ from typer.testing import CliRunner
 
 from customer_equity.catalog import catalog_path
 from customer_equity.cli import app
+from customer_equity.flows.nightly import nightly
+from customer_equity.flows.reporting import REPORT_KEY
 from customer_equity.report import (
     Partitions,
     figures_of,
@@ -33,8 +35,6 @@ from customer_equity.report import (
     report_path,
     wealth_view,
 )
-from flows.nightly import nightly
-from flows.reporting import REPORT_KEY
 from tests.conftest import generated_project
 
 AS_OF = date(2025, 12, 31)

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 
 from customer_equity.ingest import ingest_inbox
+from customer_equity.schemas.outputs import conform
 from customer_equity.settings import Settings
-from schemas.outputs import conform
+from customer_equity.transforms import outputs
 from tests.conftest import generated_project, settings_of, warehouse_inputs
-from transforms import outputs
 
 # The generator's history starts on 2023-01-01 (three years up to 2025-12-31).
 AS_OF_DATES = (

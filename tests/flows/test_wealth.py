@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 
 from customer_equity.cli import DEMO_OVERRIDES
+from customer_equity.flows.nightly import nightly
+from customer_equity.schemas.outputs import OUTPUT_SCHEMAS
 from customer_equity.settings import Holdings, Settings, load_settings
-from flows.nightly import nightly
-from schemas.outputs import OUTPUT_SCHEMAS
 from tests.conftest import generated_project
 
 AS_OF = date(2025, 12, 31)

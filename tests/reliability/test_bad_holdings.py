@@ -17,6 +17,7 @@ import pytest
 from customer_equity.generate import generate_extracts
 from customer_equity.lake import read_partition
 from customer_equity.settings import load_settings
+from customer_equity.transforms.outputs import holdings_tables
 from tests.conftest import warehouse_inputs
 from tests.reliability.support import (
     AS_OF,
@@ -28,7 +29,6 @@ from tests.reliability.support import (
     query,
     run_to_end,
 )
-from transforms.outputs import holdings_tables
 
 HEADER = "customer_id,balance_date,product_id,asset_class,balance,liquidity,risk_level,goal"
 LOANS = (

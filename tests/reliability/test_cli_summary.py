@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-from flows.artifacts import CHURN_EQUITY_KEY
+from customer_equity.flows.artifacts import CHURN_EQUITY_KEY
 from tests.reliability.support import (
     cli_command,
     csv_text,

@@ -31,7 +31,7 @@ import polars as pl
 import pytest
 
 from customer_equity.faults import KILL_AT
-from flows.nightly import nightly
+from customer_equity.flows.nightly import nightly
 from tests.checkpoints import Holds
 from tests.conftest import read_table
 from tests.reliability.support import (

@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import flows.tasks
+import customer_equity.flows.tasks
+from customer_equity.flows.nightly import nightly
 from customer_equity.lake import read_partition
-from flows.nightly import nightly
 from tests.conftest import PUBLISHED_TABLES, write_extract
 from tests.reliability.support import AS_OF, new_project, run_to_end
 
@@ -66,7 +66,7 @@ def test_a_failing_optional_step_still_writes_data_quality(
     def broken(*_: object, **__: object) -> pl.DataFrame:
         raise RuntimeError("disk full while fitting")
 
-    monkeypatch.setattr(flows.tasks, "model_calibration", broken)
+    monkeypatch.setattr(customer_equity.flows.tasks, "model_calibration", broken)
     result = nightly(
         as_of=AS_OF, config=str(root / "customer-equity.toml"), holdout_from=date(2025, 10, 1)
     )

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_equity.ingest import ingest_inbox
+from customer_equity.schemas.inputs import input_schema
 from customer_equity.settings import STAGES, Metrics, Settings, Tiers, Value
-from schemas.inputs import input_schema
+from customer_equity.transforms.equity import customer_equity, equity_partials
+from customer_equity.transforms.outputs import Inputs, customer_metrics
+from customer_equity.transforms.tiers import customer_tiers
 from tests.conftest import settings_of
 from tests.reliability.support import NOW, new_project
-from transforms.equity import customer_equity, equity_partials
-from transforms.outputs import Inputs, customer_metrics
-from transforms.tiers import customer_tiers
 
 AS_OF = NOW.date()
 CUSTOMERS = [f"C{i}" for i in range(8)]

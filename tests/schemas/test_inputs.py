@@ -17,8 +17,7 @@ import polars as pl
 import pytest
 from pandera.errors import SchemaErrors
 
-from customer_equity.settings import EXTRACT_KINDS
-from schemas.inputs import (
+from customer_equity.schemas.inputs import (
     COST_TYPES,
     KNOWN_CUSTOMER,
     MAX_TEXT_CHARS,
@@ -31,6 +30,7 @@ from schemas.inputs import (
     required_columns,
     typed_columns,
 )
+from customer_equity.settings import EXTRACT_KINDS
 
 RULES = InputRules(
     base_currency="USD",

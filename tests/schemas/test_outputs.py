@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 from pandera.errors import SchemaErrors
 
-from schemas.outputs import OUTPUT_SCHEMAS, conform, polars_schema
-from transforms.maximum_likelihood import GRADIENT_TOLERANCE
+from customer_equity.schemas.outputs import OUTPUT_SCHEMAS, conform, polars_schema
+from customer_equity.transforms.maximum_likelihood import GRADIENT_TOLERANCE
 
 SAMPLE: dict[type[pl.DataType], object] = {
     pl.String: "x",

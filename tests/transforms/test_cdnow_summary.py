@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from customer_equity.ingest import ingest_inbox
+from customer_equity.transforms.outputs import customer_metrics
 from tests.conftest import DATA, settings_of, warehouse_inputs, write_config, write_extract
-from transforms.outputs import customer_metrics
 
 CUT_OFF = date(1997, 9, 30)
 

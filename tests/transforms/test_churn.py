@@ -10,8 +10,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
+from customer_equity.transforms.churn import average_lifetime_years, churn_rates, churn_status
 from tests.conftest import AS_OF, frame
-from transforms.churn import average_lifetime_years, churn_rates, churn_status
 
 CUSTOMER_SCHEMA = {
     "customer_id": pl.String,

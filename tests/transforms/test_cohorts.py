@@ -22,11 +22,11 @@ from datetime import date
 import polars as pl
 import pytest
 
+from customer_equity.schemas.outputs import conform
 from customer_equity.settings import Settings
-from schemas.outputs import conform
+from customer_equity.transforms import outputs
+from customer_equity.transforms.cohorts import cohort_retention
 from tests.conftest import frame, transactions
-from transforms import outputs
-from transforms.cohorts import cohort_retention
 
 D = date(2025, 3, 15)
 PURCHASE_SCHEMA = {"customer_id": pl.String, "transaction_date": pl.Date}

@@ -16,8 +16,8 @@ from polars.testing import assert_frame_equal
 
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
+from customer_equity.transforms.outputs import customer_metrics
 from tests.conftest import generated_project, settings_of, warehouse_inputs
-from transforms.outputs import customer_metrics
 
 ORACLE_SQL = Path(__file__).with_name("customer_metrics_core.sql")
 AS_OF_DATES = [date(2024, 6, 30), date(2025, 3, 15), date(2025, 10, 1), date(2025, 12, 31)]

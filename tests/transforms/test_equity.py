@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import Settings, Value
+from customer_equity.transforms import outputs
+from customer_equity.transforms.equity import customer_equity, equity_partials
+from customer_equity.transforms.models import PurchaseModels
 from tests.conftest import AS_OF, transactions
 from tests.transforms.test_outputs import COST_SCHEMA, CUSTOMER_SCHEMA, WALLET_SCHEMA, rows_of
-from transforms import outputs
-from transforms.equity import customer_equity, equity_partials
-from transforms.models import PurchaseModels
 
 
 def _pvifa(years: float, rate: float = 0.08) -> float:

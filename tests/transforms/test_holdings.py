@@ -35,11 +35,11 @@ from datetime import date
 import polars as pl
 import pytest
 
+from customer_equity.schemas.outputs import conform
 from customer_equity.settings import AumTiers, Holdings, Settings
-from schemas.outputs import conform
+from customer_equity.transforms import holdings as rules
+from customer_equity.transforms.outputs import holdings_tables, no_holdings
 from tests.conftest import AS_OF
-from transforms import holdings as rules
-from transforms.outputs import holdings_tables, no_holdings
 
 SETTINGS = Settings()
 HOLDINGS = SETTINGS.holdings

@@ -17,8 +17,8 @@ from polars.testing import assert_frame_equal
 
 from customer_equity.ingest import ingest_inbox
 from customer_equity.settings import Settings
+from customer_equity.transforms.outputs import holdings_tables
 from tests.conftest import generated_project, settings_of, warehouse_inputs
-from transforms.outputs import holdings_tables
 
 ORACLE = (Path(__file__).parent / "sql" / "holdings_check.sql").read_text(encoding="utf-8")
 # D with every generated snapshot 180 days before; mid-month; a month after the feed

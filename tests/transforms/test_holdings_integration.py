@@ -15,12 +15,12 @@ from datetime import date
 import polars as pl
 import pytest
 
+from customer_equity.schemas.outputs import conform
 from customer_equity.settings import Settings
-from schemas.outputs import conform
+from customer_equity.transforms.outputs import Inputs, whole_base_tables
 from tests.conftest import AS_OF
 from tests.transforms.test_holdings import holdings
 from tests.transforms.test_outputs import COSTS, TX, WALLETS
-from transforms.outputs import Inputs, whole_base_tables
 
 SETTINGS = Settings.model_validate(
     {

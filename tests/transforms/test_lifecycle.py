@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import Lifecycle
-from transforms.lifecycle import STAGES, lifecycle_stage
+from customer_equity.transforms.lifecycle import STAGES, lifecycle_stage
 
 SCHEMA = {
     "customer_id": pl.String,

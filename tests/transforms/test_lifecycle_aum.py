@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import Lifecycle, Settings
+from customer_equity.transforms.lifecycle import lifecycle_stage
+from customer_equity.transforms.outputs import Inputs, customer_metrics
 from tests.conftest import AS_OF, transactions
 from tests.transforms.test_holdings import customers, holdings
 from tests.transforms.test_lifecycle import BASE, SCHEMA
-from transforms.lifecycle import lifecycle_stage
-from transforms.outputs import Inputs, customer_metrics
 
 BY_AUM = Lifecycle(decline_on="aum")
 AUM_SCHEMA = {**SCHEMA, "aum_recent": pl.Float64, "aum_prior": pl.Float64}

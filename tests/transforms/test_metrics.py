@@ -16,14 +16,14 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import Metrics
-from tests.conftest import AS_OF, transactions
-from transforms.metrics import (
+from customer_equity.transforms.metrics import (
     annualised,
     costed_transactions,
     repeat_purchase_summary,
     window_metrics,
 )
-from transforms.windows import annualisation_factor, trailing, up_to
+from customer_equity.transforms.windows import annualisation_factor, trailing, up_to
+from tests.conftest import AS_OF, transactions
 
 METRICS = Metrics()
 TX = transactions(

@@ -16,7 +16,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from transforms.money import (
+from customer_equity.transforms.money import (
     UNITS_PER_CURRENCY,
     UNITS_PER_RATE,
     money_from_units,

@@ -29,10 +29,10 @@ from datetime import date
 import polars as pl
 import pytest
 
+from customer_equity.schemas.outputs import conform
 from customer_equity.settings import Settings
-from schemas.outputs import conform
+from customer_equity.transforms.outputs import Inputs, columns_of, customer_metrics
 from tests.conftest import AS_OF, frame, transactions
-from transforms.outputs import Inputs, columns_of, customer_metrics
 
 CUSTOMER_SCHEMA = {
     "customer_id": pl.String,

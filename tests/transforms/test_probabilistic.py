@@ -38,11 +38,15 @@ import polars as pl
 import pytest
 from scipy import integrate, optimize, special
 
-from transforms import maximum_likelihood
-from transforms.bgnbd import BgNbdFit, expected_purchases, fit_bgnbd, p_alive
-from transforms.gamma_gamma import GammaGammaFit, expected_value_per_purchase, fit_gamma_gamma
-from transforms.maximum_likelihood import ModelFitError
-from transforms.probabilistic import calibration_holdout_table, probabilistic_value
+from customer_equity.transforms import maximum_likelihood
+from customer_equity.transforms.bgnbd import BgNbdFit, expected_purchases, fit_bgnbd, p_alive
+from customer_equity.transforms.gamma_gamma import (
+    GammaGammaFit,
+    expected_value_per_purchase,
+    fit_gamma_gamma,
+)
+from customer_equity.transforms.maximum_likelihood import ModelFitError
+from customer_equity.transforms.probabilistic import calibration_holdout_table, probabilistic_value
 
 CDNOW = Path(__file__).resolve().parents[1] / "data" / "CDNOW_sample.txt"
 CALIBRATION_END = date(1997, 9, 30)

@@ -26,10 +26,10 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import Metrics
+from customer_equity.transforms.metrics import costed_transactions
+from customer_equity.transforms.profit import core_category, profit_decomposition
+from customer_equity.transforms.windows import trailing
 from tests.conftest import AS_OF, frame, transactions
-from transforms.metrics import costed_transactions
-from transforms.profit import core_category, profit_decomposition
-from transforms.windows import trailing
 
 W = trailing(AS_OF, 365)
 TX = costed_transactions(

@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from transforms.retention import (
+from customer_equity.transforms.retention import (
     ACQUIRED_IN_BASE,
     acquisition_costs,
     acquisition_partials,

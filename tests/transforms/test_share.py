@@ -26,15 +26,15 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import Metrics
-from tests.conftest import AS_OF, frame, transactions
-from transforms.metrics import annualised, costed_transactions, window_metrics
-from transforms.share import (
+from customer_equity.transforms.metrics import annualised, costed_transactions, window_metrics
+from customer_equity.transforms.share import (
     contribution_identity,
     prospect_estimate,
     purchase_share,
     segment_margin_units,
 )
-from transforms.windows import trailing
+from customer_equity.transforms.windows import trailing
+from tests.conftest import AS_OF, frame, transactions
 
 D = date(2025, 6, 30)
 W = trailing(D, 365)

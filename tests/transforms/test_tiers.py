@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import ConfigError, TierRule, Tiers, load_settings
-from transforms.tiers import customer_tiers, value_tier
+from customer_equity.transforms.tiers import customer_tiers, value_tier
 
 
 def _customers(n: int = 20) -> pl.LazyFrame:

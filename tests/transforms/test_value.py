@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from customer_equity.settings import Value
-from transforms.value import (
+from customer_equity.transforms.value import (
     group_lifetimes,
     lifetime_values,
     projected_value,

@@ -7,12 +7,10 @@ from datetime import date
 import polars as pl
 import pytest
 
+from customer_equity.schemas.outputs import conform
 from customer_equity.settings import Settings, Value
-from schemas.outputs import conform
-from tests.conftest import AS_OF, transactions
-from tests.transforms.test_outputs import COST_SCHEMA, CUSTOMER_SCHEMA, WALLET_SCHEMA, rows_of
-from transforms.models import PurchaseModels, model_fit
-from transforms.outputs import (
+from customer_equity.transforms.models import PurchaseModels, model_fit
+from customer_equity.transforms.outputs import (
     Inputs,
     customer_metrics_of,
     customer_value,
@@ -20,6 +18,8 @@ from transforms.outputs import (
     whole_base,
     whole_base_tables,
 )
+from tests.conftest import AS_OF, transactions
+from tests.transforms.test_outputs import COST_SCHEMA, CUSTOMER_SCHEMA, WALLET_SCHEMA, rows_of
 
 SETTINGS = Settings()
 

@@ -11,8 +11,7 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from tests.conftest import AS_OF
-from transforms.windows import (
+from customer_equity.transforms.windows import (
     DAYS_PER_YEAR,
     Period,
     annualisation_factor,
@@ -21,6 +20,7 @@ from transforms.windows import (
     trailing,
     up_to,
 )
+from tests.conftest import AS_OF
 
 DAY = timedelta(days=1)
 
