@@ -16,6 +16,7 @@ import resource
 import socket
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -80,6 +81,20 @@ def snapshot_buckets(settings: Settings, as_of: date, run_id: str) -> BucketLayo
     return layout
 
 
+def _peak_rss_mib() -> int:
+    """This process's peak resident memory.
+
+    VmHWM, not getrusage's ru_maxrss: ru_maxrss survives exec, so a Dask worker
+    spawned by the flow process would report the flow's own peak (measured).
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def _progress(step: str, layout: BucketLayout, bucket: int, customers: int) -> None:
     """One log line per bucket step: progress in the UI, and which worker did it."""
     get_run_logger().info(
@@ -91,7 +106,7 @@ def _progress(step: str, layout: BucketLayout, bucket: int, customers: int) -> N
         layout.run_id,
         socket.gethostname(),
         os.getpid(),
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024:,}",
+        f"{_peak_rss_mib():,}",
     )
 
 

@@ -394,11 +394,12 @@ def test_the_pages_load_in_headless_chromium_and_draw_every_chart(
                     else (requests.append(route.request.url), route.abort())
                 ),
             )
-            page.goto(path.as_uri(), wait_until="load")
+            # Generous: a 5 MB page with plotly on a loaded 2-core machine took over 30 s.
+            page.goto(path.as_uri(), wait_until="load", timeout=180_000)
             page.wait_for_function(
                 "() => Array.from(document.querySelectorAll('.chart'))"
                 ".every(c => c.querySelector('.main-svg'))",
-                timeout=60_000,
+                timeout=180_000,
             )
             charts = dict(page.evaluate(DRAWN_CHARTS))
         finally:
