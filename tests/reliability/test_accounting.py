@@ -113,8 +113,8 @@ def test_a_file_whose_rows_do_not_add_up_never_commits(
     put(root, "transactions", "a.csv", DAY_1)
     real_merge = ingest_module._merge
 
-    def lossy_merge(con, kind, file_name, run_id, now):  # type: ignore[no-untyped-def]
-        counts = real_merge(con, kind, file_name, run_id, now)
+    def lossy_merge(con, kind, run_id, now):  # type: ignore[no-untyped-def]
+        counts = real_merge(con, kind, run_id, now)
         con.execute("delete from transactions where transaction_id = 'T2'")
         return counts
 
@@ -132,9 +132,12 @@ def test_counts_that_claim_more_than_the_tables_hold_never_commit(
     put(root, "transactions", "a.csv", DAY_1)
     real_merge = ingest_module._merge
 
-    def boastful_merge(con, kind, file_name, run_id, now):  # type: ignore[no-untyped-def]
-        counts = real_merge(con, kind, file_name, run_id, now)
-        return {**counts, "rows_loaded": counts["rows_loaded"] - 1, "rows_duplicate": 1}
+    def boastful_merge(con, kind, run_id, now):  # type: ignore[no-untyped-def]
+        per_delivery = real_merge(con, kind, run_id, now)
+        return {
+            delivery: {**counts, "rows_loaded": counts["rows_loaded"] - 1, "rows_duplicate": 1}
+            for delivery, counts in per_delivery.items()
+        }
 
     monkeypatch.setattr(ingest_module, "_merge", boastful_merge)
     with pytest.raises(AccountingError, match="the tables changed by"):

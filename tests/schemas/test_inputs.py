@@ -84,6 +84,17 @@ VALID: dict[str, dict[str, object]] = {
         "amount": 20.0,
         KNOWN_CUSTOMER: True,
     },
+    "holdings": {
+        "customer_id": "C1",
+        "balance_date": date(2025, 12, 31),
+        "product_id": "P1",
+        "asset_class": "funds",
+        "balance": 1_000.0,
+        "liquidity": "medium",
+        "risk_level": 3.0,
+        "goal": "growth",
+        KNOWN_CUSTOMER: True,
+    },
 }
 
 UNPARSEABLE = "12,5 EUR"  # source text that staging could not cast
@@ -138,6 +149,16 @@ BROKEN: list[tuple[str, str, dict[str, object]] | tuple[str, str, dict[str, obje
     ("costs", "unknown_cost_type", {"cost_type": "bribe"}),
     ("costs", "amount_out_of_bounds", {"amount": 1_000.01}),
     ("costs", "unknown_customer", {KNOWN_CUSTOMER: False}),
+    ("holdings", "unparseable_balance_date", _unparseable("balance_date"), ALSO_NULL),
+    ("holdings", "unparseable_balance", _unparseable("balance"), ALSO_NULL),
+    ("holdings", "unparseable_risk_level", _unparseable("risk_level")),
+    ("holdings", "balance_date_in_future", {"balance_date": date(2026, 1, 1)}),
+    ("holdings", "balance_out_of_bounds", {"balance": 2_000_000.0}),  # > 1,000 × max amount
+    ("holdings", "negative_balance", {"balance": -5.0}),  # no liability classes configured
+    ("holdings", "risk_level_out_of_range", {"risk_level": 6.0}),
+    ("holdings", "unknown_asset_class", {"asset_class": "crypto"}),
+    ("holdings", "unknown_liquidity", {"liquidity": "instant"}),
+    ("holdings", "unknown_customer", {KNOWN_CUSTOMER: False}),
 ]
 # A value that breaks one check may break a second, which then fails with it.
 ALSO_FAILS = {
@@ -146,6 +167,8 @@ ALSO_FAILS = {
     ("customers", "closed_date"): "closed_before_created",
     ("wallets", "period_end"): "period_end_before_start",
     ("costs", "cost_type"): "unknown_cost_type",
+    ("holdings", "asset_class"): "unknown_asset_class",
+    ("holdings", "liquidity"): "unknown_liquidity",
 }
 
 
